@@ -7,8 +7,11 @@
 //! +--------+--------+----+----+--------+ tha[hlen] tpa[plen]          |
 //! ```
 //! For Ethernet/IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4) the packet is
-//! 28 bytes: sha 8..14, spa 14..18, tha 18..24, tpa 24..28.
-use super::bytes::{array, be16, be32, set_be16, set_be32};
+//! 28 bytes: sha 8..14, spa 14..18, tha 18..24, tpa 24..28. The
+//! `sha`/`spa`/`tha`/`tpa` getters work for any address sizes (they read
+//! the declared addresses, truncated or zero-padded); the matching setters
+//! write the Ethernet/IPv4 positions only.
+use super::bytes::{be16, set_be16, set_be32};
 use super::ethernet::MacAddr;
 use super::{truncated, Layer, Malformed};
 
@@ -20,7 +23,7 @@ mod field {
     pub const PLEN: usize = 5;
     pub const OPER: usize = 6;
     pub const ADDRS: usize = 8;
-    // Ethernet/IPv4 positions.
+    // Ethernet/IPv4 positions (setters).
     pub const SHA: Field = 8..14;
     pub const SPA: usize = 14;
     pub const THA: Field = 18..24;
@@ -135,23 +138,34 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
         self.addr(3)
     }
 
-    /// Ethernet/IPv4 sender hardware address.
+    /// Ethernet/IPv4 sender hardware address. For other address sizes,
+    /// the first 6 bytes of the sender hardware address, zero-padded.
     pub fn sha(&self) -> MacAddr {
-        array(self.buffer.as_ref(), field::SHA.start)
+        fixed(self.sender_hw())
     }
 
-    /// Ethernet/IPv4 sender IPv4 address as a host integer.
+    /// Ethernet/IPv4 sender IPv4 address as a host integer. For other
+    /// sizes, the first 4 bytes of the sender protocol address,
+    /// zero-padded.
     pub fn spa(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::SPA)
+        u32::from_be_bytes(fixed(self.sender_proto()))
     }
 
     pub fn tha(&self) -> MacAddr {
-        array(self.buffer.as_ref(), field::THA.start)
+        fixed(self.target_hw())
     }
 
     pub fn tpa(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::TPA)
+        u32::from_be_bytes(fixed(self.target_proto()))
     }
+}
+
+/// The first `N` bytes of `s`, zero-padded if shorter.
+fn fixed<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = s.len().min(N);
+    out[..n].copy_from_slice(&s[..n]);
+    out
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
