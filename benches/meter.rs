@@ -9,6 +9,8 @@
 //!   access per chunk of several MB).
 //! * `shared`: `ChunkPolicy::EXACT`, so every packet refills and takes
 //!   from the shared bucket (atomic read-modify-writes, uncontended here).
+//! * `overload`: 1 Gbit/s tenants offered ~20 GB/s in total, default
+//!   chunks: almost every packet is red, answered from the worker's hold.
 //!
 //! Each iteration polices 1024 packets; criterion's time per iteration
 //! divided by 1024 is ns per packet (its "thrpt" is packets per second).
@@ -146,6 +148,14 @@ fn benches(c: &mut Criterion) {
     );
     bench_policers(c, "trtcm/local", trtcm_spec(), ChunkPolicy::DEFAULT, &sizes);
     bench_policers(c, "trtcm/shared", trtcm_spec(), ChunkPolicy::EXACT, &sizes);
+    let slow = PolicerSpec::new(
+        Algorithm::Police {
+            rate: 1_000_000_000,
+            burst: units::default_burst_bytes(1_000_000_000),
+        },
+        Mode::Bytes,
+    );
+    bench_policers(c, "police/overload", slow, ChunkPolicy::DEFAULT, &sizes);
     bench_openflow(c);
 }
 

@@ -3,13 +3,15 @@
 //!
 //! # Design
 //!
-//! A `SharedBucket` is five atomics on its own cache line: `fill` (units
+//! A `SharedBucket` is six atomics on its own cache line: `fill` (units
 //! of credit in the bucket), `last` (the quantum up to which time has been
 //! credited), `rate` (units per quantum, i.e. tokens per second), `depth`
-//! (maximum fill) and `chunk` (extra credit a worker takes at once).
-//! Workers never write it per packet: each keeps a local credit (a
-//! single-writer `AtomicU64`, read and written with plain relaxed loads and
-//! stores) and only when that is short does it run `acquire_slow`:
+//! (maximum fill), `chunk` (extra credit a worker takes at once) and
+//! `hold_cap` (the longest hold, 1 ms).
+//! Workers never write it per packet: each keeps a `LocalCredit` (credit
+//! and hold, single-writer `AtomicU64`s read and written with plain
+//! relaxed loads and stores) and only when that is short does it run
+//! `acquire_slow`:
 //!
 //! 1. *Refill lazily.* `last.fetch_max(q)` hands the caller the interval
 //!    `(previous, q]` if `q` is newer; the caller adds `interval × rate` to
@@ -22,6 +24,8 @@
 //! 2. *Take.* A CAS loop takes `need + chunk` units, or everything there
 //!    is if that is less but still covers `need`; if the bucket holds less
 //!    than `need` the packet does not conform and nothing is taken.
+//! 3. *Hold.* After a failed take the worker records when the bucket
+//!    could first cover it (see `acquire`) and until then fails locally.
 //!
 //! Credit is conserved: it is created only by refills and only moves
 //! between the shared fill and the workers' local credits. The total
@@ -162,6 +166,8 @@ pub(crate) struct BucketParams {
     pub rate: u64,
     pub depth: u64,
     pub chunk: u64,
+    /// Longest hold after a failed take, in quanta (1 ms).
+    pub hold_cap: u64,
 }
 
 impl BucketParams {
@@ -198,6 +204,7 @@ impl BucketParams {
             rate,
             depth,
             chunk: chunk.chunk_units(rate, depth, scale.qps),
+            hold_cap: (scale.qps / 1000).max(1),
         })
     }
 }
@@ -211,6 +218,7 @@ pub(crate) struct SharedBucket {
     rate: AtomicU64,
     depth: AtomicU64,
     chunk: AtomicU64,
+    hold_cap: AtomicU64,
 }
 
 impl SharedBucket {
@@ -223,6 +231,7 @@ impl SharedBucket {
             rate: AtomicU64::new(p.rate),
             depth: AtomicU64::new(p.depth),
             chunk: AtomicU64::new(p.chunk),
+            hold_cap: AtomicU64::new(p.hold_cap),
         }
     }
 
@@ -257,22 +266,22 @@ impl SharedBucket {
         }
     }
 
-    /// Takes at least `need` and at most `need + chunk` units; `None`
-    /// (and nothing taken) if the bucket holds less than `need`.
+    /// Takes at least `need` and at most `need + chunk` units; if the
+    /// bucket holds less than `need`, takes nothing and returns its fill.
     #[inline]
-    pub fn take(&self, need: u64) -> Option<u64> {
+    pub fn take(&self, need: u64) -> Result<u64, u64> {
         let want = need.saturating_add(self.chunk.load(Relaxed));
         let mut cur = self.fill.load(Relaxed);
         loop {
             if cur < need {
-                return None;
+                return Err(cur);
             }
             let got = cur.min(want);
             match self
                 .fill
                 .compare_exchange_weak(cur, cur - got, Relaxed, Relaxed)
             {
-                Ok(_) => return Some(got),
+                Ok(_) => return Ok(got),
                 Err(v) => cur = v,
             }
         }
@@ -286,6 +295,7 @@ impl SharedBucket {
         self.rate.store(p.rate, Relaxed);
         self.depth.store(p.depth, Relaxed);
         self.chunk.store(p.chunk, Relaxed);
+        self.hold_cap.store(p.hold_cap, Relaxed);
         self.fill.fetch_min(p.depth, Relaxed);
         overflow
     }
@@ -312,56 +322,147 @@ impl SharedBucket {
     }
 }
 
+/// A worker's local state for one bucket: credit already taken from the
+/// shared bucket, and the *hold*, the quantum before which the shared
+/// bucket cannot cover this worker's next packet. Single writer (the
+/// worker): plain relaxed loads and stores, no read-modify-write.
+#[derive(Debug, Default)]
+pub(crate) struct LocalCredit {
+    credit: AtomicU64,
+    hold: AtomicU64,
+}
+
+impl LocalCredit {
+    #[cfg(test)]
+    pub fn credit(&self) -> u64 {
+        self.credit.load(Relaxed)
+    }
+
+    /// Gives `units` back to this worker's credit (a refunded packet).
+    pub fn refund(&self, units: u64) {
+        self.credit
+            .store(self.credit.load(Relaxed).saturating_add(units), Relaxed);
+    }
+}
+
 /// Pays `cost` units for one packet out of the worker's `local` credit or,
-/// failing that, out of `take_from` after refilling `refill` (whose
-/// overflow goes to `spill`). True if the packet conforms to the bucket.
+/// failing that, out of `bucket` (refilled first; overflow to `spill`).
+/// True if the packet conforms.
 ///
-/// `local` has a single writer (the calling worker): plain relaxed load
-/// and store, no read-modify-write.
+/// On failure the worker records a hold: the bucket held `fill` < `need`
+/// and gains `rate` per quantum from claimed time only, so it cannot reach
+/// `min(need, depth)` in fewer than `ceil((min(need, depth) - fill) /
+/// rate)` quanta (capped at 1 ms so that a rate change or a flush by
+/// another worker is noticed soon). Until then the answer is "no" without
+/// touching the shared cache line, which keeps red packets as cheap as
+/// green ones under overload. The bound is exact up to clock skew between
+/// workers (a worker whose clock leads may have claimed time this worker's
+/// clock has not reached), so it delays a conforming packet by at most
+/// that skew and never loses credit.
 #[inline(always)]
 pub(crate) fn acquire(
-    local: &AtomicU64,
-    take_from: &SharedBucket,
-    refill: &SharedBucket,
+    local: &LocalCredit,
+    bucket: &SharedBucket,
     spill: Option<&SharedBucket>,
     cost: u64,
     q: u64,
 ) -> bool {
-    let have = local.load(Relaxed);
+    let have = local.credit.load(Relaxed);
     if have >= cost {
-        local.store(have - cost, Relaxed);
+        local.credit.store(have - cost, Relaxed);
         return true;
     }
-    acquire_slow(local, have, take_from, refill, spill, cost, q)
+    if q < local.hold.load(Relaxed) {
+        return false;
+    }
+    acquire_slow(local, have, bucket, spill, cost, q)
 }
 
 #[inline(never)]
-pub(crate) fn acquire_slow(
-    local: &AtomicU64,
+fn acquire_slow(
+    local: &LocalCredit,
     have: u64,
-    take_from: &SharedBucket,
-    refill: &SharedBucket,
+    bucket: &SharedBucket,
     spill: Option<&SharedBucket>,
     cost: u64,
     q: u64,
 ) -> bool {
-    let overflow = refill.refill(q);
+    let overflow = bucket.refill(q);
     if let Some(s) = spill {
         s.deposit(overflow);
     }
-    match take_from.take(cost - have) {
-        Some(got) => {
-            local.store(have + got - cost, Relaxed);
+    let need = cost - have;
+    match bucket.take(need) {
+        Ok(got) => {
+            local.credit.store(have + got - cost, Relaxed);
             true
         }
-        None => false,
+        Err(fill) => {
+            let deficit = need.min(bucket.depth()).saturating_sub(fill);
+            let cap = bucket.hold_cap.load(Relaxed);
+            let wait = match bucket.rate.load(Relaxed) {
+                0 => cap,
+                rate => deficit.div_ceil(rate).min(cap),
+            };
+            local.hold.store(q.saturating_add(wait), Relaxed);
+            false
+        }
+    }
+}
+
+/// [`acquire`] for srTCM's excess bucket E, which gains nothing by itself:
+/// only the committed bucket C's overflow (`c` is refilled, its overflow
+/// poured into `e`). E cannot grow before C is full, and this worker's
+/// hold on C (`c_local`) is a lower bound of that time, so a failure on E
+/// holds until then.
+#[inline(always)]
+pub(crate) fn acquire_excess(
+    local: &LocalCredit,
+    e: &SharedBucket,
+    c: &SharedBucket,
+    c_local: &LocalCredit,
+    cost: u64,
+    q: u64,
+) -> bool {
+    let have = local.credit.load(Relaxed);
+    if have >= cost {
+        local.credit.store(have - cost, Relaxed);
+        return true;
+    }
+    if q < local.hold.load(Relaxed) {
+        return false;
+    }
+    acquire_excess_slow(local, have, e, c, c_local, cost, q)
+}
+
+#[inline(never)]
+fn acquire_excess_slow(
+    local: &LocalCredit,
+    have: u64,
+    e: &SharedBucket,
+    c: &SharedBucket,
+    c_local: &LocalCredit,
+    cost: u64,
+    q: u64,
+) -> bool {
+    e.deposit(c.refill(q));
+    match e.take(cost - have) {
+        Ok(got) => {
+            local.credit.store(have + got - cost, Relaxed);
+            true
+        }
+        Err(_) => {
+            local.hold.store(c_local.hold.load(Relaxed), Relaxed);
+            false
+        }
     }
 }
 
 /// Gives a worker's local credit back to its bucket (when the worker goes
 /// away or switches tables), spilling what does not fit into `spill`.
-pub(crate) fn give_back(local: &AtomicU64, to: &SharedBucket, spill: Option<&SharedBucket>) {
-    let units = local.swap(0, Relaxed);
+pub(crate) fn give_back(local: &LocalCredit, to: &SharedBucket, spill: Option<&SharedBucket>) {
+    let units = local.credit.swap(0, Relaxed);
+    local.hold.store(0, Relaxed);
     let overflow = to.deposit(units);
     if let Some(s) = spill {
         s.deposit(overflow);
@@ -375,7 +476,12 @@ mod tests {
     use std::sync::Arc;
 
     fn params(rate: u64, depth: u64, chunk: u64) -> BucketParams {
-        BucketParams { rate, depth, chunk }
+        BucketParams {
+            rate,
+            depth,
+            chunk,
+            hold_cap: 1000,
+        }
     }
 
     #[test]
@@ -430,9 +536,7 @@ mod tests {
         let b = SharedBucket::with_fill(p, 0, 0);
         b.refill(u64::MAX);
         assert_eq!(b.fill(), p.depth);
-        assert!(b
-            .take(u64::from(u32::MAX) * 8 * s.quanta_per_sec())
-            .is_some());
+        assert!(b.take(u64::from(u32::MAX) * 8 * s.quanta_per_sec()).is_ok());
     }
 
     #[test]
@@ -444,9 +548,9 @@ mod tests {
         assert_eq!(b.refill(120), 0);
         assert_eq!(b.refill(150), 0);
         assert_eq!(b.fill(), 500);
-        assert_eq!(b.take(501), None);
+        assert_eq!(b.take(501), Err(500));
         assert_eq!(b.fill(), 500);
-        assert_eq!(b.take(200), Some(200));
+        assert_eq!(b.take(200), Ok(200));
         // Overflow beyond the depth is reported, not kept.
         assert_eq!(b.refill(300), 300 + 150 * 10 - 1000);
         assert_eq!(b.fill(), 1000);
@@ -455,28 +559,76 @@ mod tests {
     #[test]
     fn take_with_chunk() {
         let b = SharedBucket::with_fill(params(0, 1000, 100), 0, 1000);
-        assert_eq!(b.take(50), Some(150));
+        assert_eq!(b.take(50), Ok(150));
         assert_eq!(b.fill(), 850);
         let b = SharedBucket::with_fill(params(0, 1000, 100), 0, 120);
         // Less than need + chunk but at least need: takes everything.
-        assert_eq!(b.take(50), Some(120));
+        assert_eq!(b.take(50), Ok(120));
         assert_eq!(b.fill(), 0);
     }
 
     #[test]
     fn local_credit() {
         let b = SharedBucket::with_fill(params(0, 1000, 100), 0, 1000);
-        let local = AtomicU64::new(0);
-        assert!(acquire(&local, &b, &b, None, 40, 0));
-        assert_eq!((local.load(Relaxed), b.fill()), (100, 860));
-        assert!(acquire(&local, &b, &b, None, 40, 0));
-        assert!(acquire(&local, &b, &b, None, 40, 0));
-        assert_eq!((local.load(Relaxed), b.fill()), (20, 860));
+        let local = LocalCredit::default();
+        assert!(acquire(&local, &b, None, 40, 0));
+        assert_eq!((local.credit(), b.fill()), (100, 860));
+        assert!(acquire(&local, &b, None, 40, 0));
+        assert!(acquire(&local, &b, None, 40, 0));
+        assert_eq!((local.credit(), b.fill()), (20, 860));
         // Short by 20: takes 20 + chunk.
-        assert!(acquire(&local, &b, &b, None, 40, 0));
-        assert_eq!((local.load(Relaxed), b.fill()), (100, 740));
+        assert!(acquire(&local, &b, None, 40, 0));
+        assert_eq!((local.credit(), b.fill()), (100, 740));
         give_back(&local, &b, None);
-        assert_eq!((local.load(Relaxed), b.fill()), (0, 840));
+        assert_eq!((local.credit(), b.fill()), (0, 840));
+    }
+
+    #[test]
+    fn hold_after_failure() {
+        // 10 units per quantum, empty: a 95-unit packet cannot pass before
+        // quantum 10.
+        let b = SharedBucket::with_fill(params(10, 1000, 0), 0, 0);
+        let local = LocalCredit::default();
+        assert!(!acquire(&local, &b, None, 95, 0));
+        // Held: answered locally, the shared bucket is not even refilled.
+        assert!(!acquire(&local, &b, None, 95, 9));
+        assert_eq!(b.fill(), 0);
+        assert!(acquire(&local, &b, None, 95, 10));
+        assert_eq!(b.fill(), 5);
+        // Another worker's fill does not shorten the hold, but the hold is
+        // a lower bound: that worker can still pay in the meantime.
+        assert!(!acquire(&local, &b, None, 95, 10));
+        let other = LocalCredit::default();
+        assert!(acquire(&other, &b, None, 5, 10));
+        // A packet bigger than the depth holds until the bucket is full:
+        // at 20 the fill is 100, full (1000) at 110.
+        assert!(!acquire(&local, &b, None, 5000, 20));
+        assert!(!acquire(&local, &b, None, 5000, 109));
+        assert_eq!(b.fill(), 100);
+        assert!(!acquire(&local, &b, None, 5000, 110));
+        assert_eq!(b.fill(), 1000);
+        // Rate 0: held for the cap.
+        let z = SharedBucket::with_fill(params(0, 1000, 0), 0, 0);
+        let local = LocalCredit::default();
+        assert!(!acquire(&local, &z, None, 1, 0));
+        assert!(!acquire(&local, &z, None, 1, 999));
+        z.set_fill(1);
+        assert!(!acquire(&local, &z, None, 1, 999));
+        assert!(acquire(&local, &z, None, 1, 1000));
+    }
+
+    #[test]
+    fn excess_bucket_hold_follows_committed() {
+        let c = SharedBucket::with_fill(params(10, 100, 0), 0, 0);
+        let e = SharedBucket::with_fill(params(0, 1000, 0), 0, 0);
+        let (lc, le) = (LocalCredit::default(), LocalCredit::default());
+        assert!(!acquire(&lc, &c, Some(&e), 50, 0)); // C full at 10 at the earliest
+        assert!(!acquire_excess(&le, &e, &c, &lc, 50, 0));
+        assert!(!acquire_excess(&le, &e, &c, &lc, 50, 4));
+        assert_eq!(c.fill(), 0);
+        // At 15 C overflowed by 50 into E.
+        assert!(acquire_excess(&le, &e, &c, &lc, 50, 15));
+        assert_eq!((c.fill(), e.fill()), (100, 0));
     }
 
     #[test]
@@ -501,16 +653,16 @@ mod tests {
                 let b = Arc::clone(&b);
                 std::thread::spawn(move || {
                     let mut rng = XorShift64::new(t);
-                    let local = AtomicU64::new(0);
+                    let local = LocalCredit::default();
                     let (mut paid, mut q) = (0u64, 0u64);
                     for _ in 0..50_000 {
                         q += rng.below(3);
                         let cost = 1 + rng.below(40);
-                        if acquire(&local, &b, &b, None, cost, q) {
+                        if acquire(&local, &b, None, cost, q) {
                             paid += cost;
                         }
                     }
-                    (paid + local.load(Relaxed), q)
+                    (paid + local.credit(), q)
                 })
             })
             .collect();

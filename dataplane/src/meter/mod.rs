@@ -56,7 +56,10 @@
 //! timestamp, so every quantum is credited exactly once whatever the
 //! interleaving, and workers whose TSC lags just find nothing to claim)
 //! and takes what the packet still needs plus up to one *chunk* of extra
-//! credit with a compare-and-swap.
+//! credit with a compare-and-swap. When even that fails, the worker knows
+//! the earliest quantum at which the bucket could cover the packet
+//! (deficit / rate) and answers "no" locally until then (a *hold*), so
+//! under overload red packets stay off the shared cache line too.
 //!
 //! The chunk is `min(depth / 64, 250 µs of rate)` by default
 //! ([`ChunkPolicy`]). Credit only moves between the shared bucket and the
@@ -99,7 +102,10 @@ pub use ofmeter::{
     BandType, MeterBand, MeterId, MeterSpec, MeterUnit, MeterVerdict, OpenFlowMeters, WorkerMeters,
     MAX_BANDS,
 };
-pub use policer::{Algorithm, PacketCap, PolicerSpec, TenantId, TenantPolicers, WorkerPolicers};
+pub use policer::{
+    Algorithm, Marker, PacketCap, PolicerSpec, TenantId, TenantLimits, TenantPolicers,
+    WorkerPolicers,
+};
 pub use units::{parse_pps, parse_rate, parse_size, UnitError};
 
 /// Packet color after metering (RFC 2697 / 2698 terms).
@@ -289,6 +295,10 @@ pub enum MeterError {
     },
     #[error("tables use different tick scales ({0} Hz vs {1} Hz)")]
     ScaleMismatch(u64, u64),
+    #[error("a tenant limit needs a rate or a pps")]
+    NoLimit,
+    #[error("trTCM needs a peak rate (PIR)")]
+    MissingPeakRate,
 }
 
 #[cfg(test)]

@@ -42,7 +42,9 @@
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::bucket::{acquire, give_back, BucketParams, ChunkPolicy, SharedBucket, TickScale};
+use super::bucket::{
+    acquire, give_back, BucketParams, ChunkPolicy, LocalCredit, SharedBucket, TickScale,
+};
 use super::counters::{bump, Count, MeterCounters};
 use super::units::{default_burst_bytes, default_burst_packets};
 use super::{Action, MeterError, Mode, MAX_RATE};
@@ -192,7 +194,7 @@ struct MeterEntry {
 /// A worker's per-band state: local credit and the band's counters.
 #[derive(Debug, Default)]
 struct BandCell {
-    credit: AtomicU64,
+    credit: LocalCredit,
     count: [AtomicU64; 2],
 }
 
@@ -445,7 +447,7 @@ impl WorkerMeters {
             let (Some(b), Some(c)) = (buckets.get(band), cells.get(band)) else {
                 continue;
             };
-            if !acquire(&c.credit, b, b, None, cost, q) && applied.is_none() {
+            if !acquire(&c.credit, b, None, cost, q) && applied.is_none() {
                 applied = Some(band);
             }
         }

@@ -17,12 +17,14 @@
 //!
 //! Each worker holds a [`WorkerPolicers`]: a slot per tenant (one
 //! `TenantSlot`, 192 bytes, cache-line aligned, so no two workers ever
-//! write the same line) with its local credit for the tenant's buckets and
-//! its counters. Local credit and the hottest counters (green passed, red
-//! dropped) share the slot's first cache line, so a packet paid from local
-//! credit touches one line of worker-private memory plus the read-only
-//! entry. The table keeps an `Arc` to every worker's slots so the admin
-//! thread can sum counters ([`TenantCounters`]).
+//! write the same line) with its local credit and hold (see
+//! [`super::bucket`]) for the tenant's buckets and its counters. Local
+//! credit and the hottest counter (green passed) share the slot's first
+//! cache line, so a green packet paid from local credit touches one line
+//! of worker-private memory plus the read-only entry; a red packet under a
+//! hold touches the second line (red dropped) instead of any shared one.
+//! The table keeps an `Arc` to every worker's slots so the admin thread
+//! can sum counters ([`TenantCounters`]).
 //!
 //! # A packet
 //!
@@ -44,8 +46,12 @@
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::bucket::{acquire, give_back, BucketParams, ChunkPolicy, SharedBucket, TickScale};
+use super::bucket::{
+    acquire, acquire_excess, give_back, BucketParams, ChunkPolicy, LocalCredit, SharedBucket,
+    TickScale,
+};
 use super::counters::{bump, ColorCounters, Count, Outcome, TenantCounters};
+use super::units::{default_burst_bytes, default_burst_packets};
 use super::{Action, Color, MeterError, Mode, Verdict};
 
 /// Dense tenant index into a [`TenantPolicers`] table.
@@ -208,6 +214,94 @@ impl PolicerSpec {
     }
 }
 
+/// The `color =` choice of a tenant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Marker {
+    #[default]
+    Police,
+    SrTcm,
+    TrTcm,
+}
+
+/// A tenant's limits as the config file states them, with the defaults
+/// filled in by [`TenantLimits::spec`]:
+///
+/// * `rate` given: byte mode (`rate` in bits/s, `burst` in bytes, default
+///   [`default_burst_bytes`]); `pps` as well: a [`PacketCap`] with
+///   [`default_burst_packets`]. Only `pps`: packet mode (`burst` in
+///   packets, default [`default_burst_packets`]). Neither: an error.
+/// * srTCM: CIR = the rate, CBS = the burst, EBS = `excess_burst` or the
+///   burst. trTCM: CIR/CBS likewise, PIR = `peak_rate` (required, same
+///   unit as the rate), PBS = `excess_burst` or the default burst of the
+///   PIR (at least the CBS).
+/// * `exceed` applies to yellow and red alike ("drop", or "remark" with a
+///   DSCP); change [`PolicerSpec::yellow`] / [`PolicerSpec::red`] of the
+///   result to treat them differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TenantLimits {
+    pub rate: Option<u64>,
+    pub pps: Option<u64>,
+    pub burst: Option<u64>,
+    pub peak_rate: Option<u64>,
+    pub excess_burst: Option<u64>,
+    pub marker: Marker,
+    pub exceed: Action,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        Self {
+            rate: None,
+            pps: None,
+            burst: None,
+            peak_rate: None,
+            excess_burst: None,
+            marker: Marker::Police,
+            exceed: Action::Drop,
+        }
+    }
+}
+
+impl TenantLimits {
+    /// The policer for these limits (validated further when a table is
+    /// built).
+    pub fn spec(&self) -> Result<PolicerSpec, MeterError> {
+        let (mode, rate, default_burst): (Mode, u64, fn(u64) -> u64) = match (self.rate, self.pps) {
+            (Some(r), _) => (Mode::Bytes, r, default_burst_bytes),
+            (None, Some(p)) => (Mode::Packets, p, default_burst_packets),
+            (None, None) => return Err(MeterError::NoLimit),
+        };
+        let burst = self.burst.unwrap_or_else(|| default_burst(rate));
+        let algorithm = match self.marker {
+            Marker::Police => Algorithm::Police { rate, burst },
+            Marker::SrTcm => Algorithm::SrTcm {
+                cir: rate,
+                cbs: burst,
+                ebs: self.excess_burst.unwrap_or(burst),
+            },
+            Marker::TrTcm => {
+                let pir = self.peak_rate.ok_or(MeterError::MissingPeakRate)?;
+                Algorithm::TrTcm {
+                    cir: rate,
+                    cbs: burst,
+                    pir,
+                    pbs: self
+                        .excess_burst
+                        .unwrap_or_else(|| default_burst(pir).max(burst)),
+                }
+            }
+        };
+        let mut spec = PolicerSpec::new(algorithm, mode).with_actions(self.exceed, self.exceed);
+        if let (Some(_), Some(pps)) = (self.rate, self.pps) {
+            spec = spec.with_packet_cap(PacketCap {
+                pps,
+                burst: default_burst_packets(pps),
+            });
+        }
+        Ok(spec)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Police,
@@ -251,16 +345,16 @@ struct Entry {
 /// Local credit slot of the packet cap.
 const CAP: usize = 2;
 
-/// Counter pair index for (color, outcome): green passed and red dropped
-/// first, so that they sit in the slot's first cache line with the credit.
+/// Counter pair index for (color, outcome): green passed first, so that it
+/// sits in the slot's first cache line with the credit, then red dropped.
 const PAIR: [[usize; 3]; 3] = [[0, 7, 8], [2, 5, 3], [6, 1, 4]];
 
-/// A worker's per-tenant state: local credit per bucket role, then
-/// `[packets, bytes]` counter pairs laid out by [`PAIR`].
+/// A worker's per-tenant state: local credit (and hold) per bucket role,
+/// then `[packets, bytes]` counter pairs laid out by [`PAIR`].
 #[derive(Debug, Default)]
 #[repr(C, align(64))]
 struct TenantSlot {
-    credit: [AtomicU64; 3],
+    credit: [LocalCredit; 3],
     counts: [[AtomicU64; 2]; 9],
 }
 
@@ -282,13 +376,13 @@ impl TenantSlot {
 pub(crate) fn assert_layout() {
     assert!(std::mem::size_of::<Entry>() <= 12);
     assert_eq!(std::mem::size_of::<TenantSlot>(), 192);
-    // Credit and the green-passed / red-dropped pairs in the first line.
+    // Credit and the green-passed pair in the first line, red-dropped in
+    // the second.
     let slot = TenantSlot::default();
     let base = &slot as *const TenantSlot as usize;
-    for pair in [PAIR[0][0], PAIR[2][1]] {
-        let end = &slot.counts[pair][1] as *const AtomicU64 as usize + 8;
-        assert!(end - base <= 64);
-    }
+    let end = |pair: usize| &slot.counts[pair][1] as *const AtomicU64 as usize + 8 - base;
+    assert_eq!(end(PAIR[0][0]), 64);
+    assert!(end(PAIR[2][1]) <= 128);
 }
 
 /// All tenants' policers (see the module docs). Built and reconfigured by
@@ -558,14 +652,14 @@ impl WorkerPolicers {
         let cap = if entry.shape.cap { b.get(main) } else { None };
         let credit = &slot.credit;
 
-        let capped = cap.is_some_and(|c| !acquire(&credit[CAP], c, c, None, one, q));
+        let capped = cap.is_some_and(|c| !acquire(&credit[CAP], c, None, one, q));
         let color = if capped {
             Color::Red
         } else {
             match entry.shape.kind {
                 Kind::Police => {
                     let bucket = &b[0];
-                    if pre != Color::Red && acquire(&credit[0], bucket, bucket, None, cost, q) {
+                    if pre != Color::Red && acquire(&credit[0], bucket, None, cost, q) {
                         Color::Green
                     } else {
                         Color::Red
@@ -573,9 +667,11 @@ impl WorkerPolicers {
                 }
                 Kind::SrTcm => {
                     let (c, e) = (&b[0], &b[1]);
-                    if pre == Color::Green && acquire(&credit[0], c, c, Some(e), cost, q) {
+                    if pre == Color::Green && acquire(&credit[0], c, Some(e), cost, q) {
                         Color::Green
-                    } else if pre != Color::Red && acquire(&credit[1], e, c, Some(e), cost, q) {
+                    } else if pre != Color::Red
+                        && acquire_excess(&credit[1], e, c, &credit[0], cost, q)
+                    {
                         Color::Yellow
                     } else {
                         Color::Red
@@ -583,9 +679,9 @@ impl WorkerPolicers {
                 }
                 Kind::TrTcm => {
                     let (c, p) = (&b[0], &b[1]);
-                    if pre == Color::Red || !acquire(&credit[1], p, p, None, cost, q) {
+                    if pre == Color::Red || !acquire(&credit[1], p, None, cost, q) {
                         Color::Red
-                    } else if pre == Color::Yellow || !acquire(&credit[0], c, c, None, cost, q) {
+                    } else if pre == Color::Yellow || !acquire(&credit[0], c, None, cost, q) {
                         Color::Yellow
                     } else {
                         Color::Green
@@ -600,8 +696,7 @@ impl WorkerPolicers {
         };
         if action == Action::Drop && cap.is_some() && !capped {
             // Paid a cap token but dropped by the main algorithm: refund.
-            let c = &credit[CAP];
-            c.store(c.load(Relaxed) + one, Relaxed);
+            credit[CAP].refund(one);
         }
         bump(
             &slot.counts[PAIR[color.index()][action.outcome() as usize]],

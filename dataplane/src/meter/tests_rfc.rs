@@ -469,3 +469,84 @@ fn layout_and_threads() {
     assert_eq!(std::mem::size_of::<bucket::SharedBucket>(), 64);
     policer::assert_layout();
 }
+
+#[test]
+fn tenant_limits_defaults() {
+    let l = TenantLimits {
+        rate: Some(2_500_000_000),
+        ..TenantLimits::default()
+    };
+    let spec = l.spec().unwrap();
+    assert_eq!(spec.mode, Mode::Bytes);
+    assert_eq!(
+        spec.algorithm,
+        Algorithm::Police {
+            rate: 2_500_000_000,
+            burst: 3_125_000
+        }
+    );
+    assert_eq!(
+        (spec.yellow, spec.red, spec.packet_cap),
+        (Action::Drop, Action::Drop, None)
+    );
+
+    let both = TenantLimits {
+        rate: Some(1_000_000_000),
+        pps: Some(1_000_000),
+        burst: Some(256 * 1024),
+        marker: Marker::SrTcm,
+        exceed: Action::SetDscp(10),
+        ..TenantLimits::default()
+    };
+    let spec = both.spec().unwrap();
+    assert_eq!(
+        spec.algorithm,
+        Algorithm::SrTcm {
+            cir: 1_000_000_000,
+            cbs: 262_144,
+            ebs: 262_144
+        }
+    );
+    assert_eq!(
+        spec.packet_cap,
+        Some(PacketCap {
+            pps: 1_000_000,
+            burst: 10_000
+        })
+    );
+    assert_eq!(spec.red, Action::SetDscp(10));
+
+    let pps_only = TenantLimits {
+        pps: Some(500),
+        marker: Marker::TrTcm,
+        peak_rate: Some(10_000),
+        ..TenantLimits::default()
+    };
+    let spec = pps_only.spec().unwrap();
+    assert_eq!(spec.mode, Mode::Packets);
+    assert_eq!(
+        spec.algorithm,
+        Algorithm::TrTcm {
+            cir: 500,
+            cbs: 32,
+            pir: 10_000,
+            pbs: 100
+        }
+    );
+    let s = TickScale::new(2_500_000_000).unwrap();
+    assert!(TenantPolicers::new(s, ChunkPolicy::DEFAULT, &[spec], 0).is_ok());
+
+    assert_eq!(TenantLimits::default().spec(), Err(MeterError::NoLimit));
+    let no_pir = TenantLimits {
+        marker: Marker::TrTcm,
+        ..pps_only
+    };
+    assert_eq!(
+        TenantLimits {
+            peak_rate: None,
+            ..no_pir
+        }
+        .spec(),
+        Err(MeterError::MissingPeakRate)
+    );
+}
