@@ -1,0 +1,35 @@
+//! The OpenFlow 1.3 pipeline: the semantics (action executor, reference
+//! interpreter, group choice, outcome and trace) and the classifiers.
+//!
+//! * [`packet`]: [`PacketBuf`], the buffer operations push/pop need, for
+//!   mbufs and [`VecPacket`].
+//! * [`exec`]: every OF1.3 header action on a packet and its
+//!   [`FlowKey`](crate::wire::FlowKey), checksums kept valid.
+//! * [`reference`]: [`ReferencePipeline`], OF1.3.5 §5 interpreted literally
+//!   (the baseline for the compiled pipeline and the conformance corpus).
+//! * [`groups`]: select-group hashing and bucket choice, fast failover.
+//! * [`env`]: what processing needs from outside ([`MeterHook`], port
+//!   liveness).
+//! * [`outcome`]: [`Outcome`] (outputs, packet-ins, drop cause, trace) and
+//!   its `ofproto/trace`-like rendering.
+//! * [`fields`]: OXM field values of a flow key.
+//! * [`classifier`]: the per-table lookup structures.
+#![deny(unsafe_code)]
+
+pub mod classifier;
+pub mod env;
+pub mod exec;
+pub mod fields;
+pub mod groups;
+pub mod outcome;
+pub mod packet;
+pub mod reference;
+
+pub use env::{Env, MeterHook, MeterVerdict, PassThroughMeters};
+pub use exec::{execute, Applied, Fault};
+pub use fields::Registers;
+pub use outcome::{
+    DropCause, Effect, Egress, EntryRef, Outcome, PacketIn, PacketInReason, Stage, TraceStep,
+};
+pub use packet::{PacketBuf, VecPacket};
+pub use reference::ReferencePipeline;
