@@ -17,8 +17,8 @@
 //!
 //! Units: `kbps` meters count bits (band rate in kbit/s, `burst_size` in
 //! kbit, a packet costs `8 × len`), `pktps` meters count packets. Without
-//! `OFPMF_BURST` the band's `burst_size` is ignored and the depth is
-//! [`default_burst_bytes`] / [`default_burst_packets`] of the rate.
+//! `OFPMF_BURST` (or with it but a zero `burst_size`) the band's depth is
+//! [`default_burst_bytes`] / [`default_burst_packets`] of its rate.
 //! `dscp_remark` raises the AF drop precedence by `prec_level`
 //! ([`super::raise_drop_precedence`]); `drop` drops. Experimenter bands
 //! are not supported (the pipeline rejects them when parsing).
@@ -80,7 +80,7 @@ impl BandType {
 }
 
 /// One band: rate in kbit/s or packets/s, `burst_size` in kbit or packets
-/// (used only when the meter has the burst flag).
+/// (used only when the meter has the burst flag and it is not 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MeterBand {
     pub band_type: BandType,
@@ -114,11 +114,9 @@ impl MeterSpec {
             if band.rate == 0 {
                 return Err(MeterError::ZeroBandRate);
             }
-            if self.burst && band.burst_size == 0 {
-                return Err(MeterError::ZeroBurst {
-                    what: "meter band burst_size",
-                });
-            }
+            // The burst flag with a zero burst_size (ovs-ofctl leaves it 0
+            // when not given) gets the default, as without the flag.
+            let explicit = self.burst && band.burst_size != 0;
             let p = match self.unit {
                 MeterUnit::Kbps => {
                     let bits = band.rate.checked_mul(1000).filter(|&r| r <= MAX_RATE);
@@ -129,7 +127,7 @@ impl MeterSpec {
                             max: MAX_RATE / 1000,
                         });
                     };
-                    if self.burst {
+                    if explicit {
                         BucketParams::new(
                             scale,
                             chunk,
@@ -145,7 +143,7 @@ impl MeterSpec {
                     }
                 }
                 MeterUnit::Pktps => {
-                    let burst = if self.burst {
+                    let burst = if explicit {
                         band.burst_size
                     } else {
                         default_burst_packets(band.rate)
@@ -659,9 +657,29 @@ mod tests {
             err(mk(MeterUnit::Kbps, false, vec![band(BandType::Drop, 0, 0)])),
             MeterError::ZeroBandRate
         );
+        // Burst flag without a burst_size: the default burst.
+        let t = OpenFlowMeters::new(
+            s,
+            c,
+            &[mk(
+                MeterUnit::Kbps,
+                true,
+                vec![band(BandType::Drop, 800, 0)],
+            )],
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            t.levels(0).unwrap(),
+            vec![crate::meter::units::MIN_DEFAULT_BURST_BYTES * 8]
+        );
         assert!(matches!(
-            err(mk(MeterUnit::Kbps, true, vec![band(BandType::Drop, 10, 0)])),
-            MeterError::ZeroBurst { .. }
+            err(mk(
+                MeterUnit::Pktps,
+                true,
+                vec![band(BandType::Drop, 1, 1 << 62)]
+            )),
+            MeterError::BurstTooLarge { .. }
         ));
         assert!(matches!(
             err(mk(
