@@ -1,60 +1,7 @@
 //! `FlowKey`: every OpenFlow 1.3 basic-class match field of one packet,
 //! plus the layer offsets that header rewriting needs.
 //!
-//! # Design
-//!
-//! What: the output of [`parse`](super::parse), the input of the
-//! classifier and of the action executor. One key per packet in flight; a
-//! worker keeps an array of them for its burst and reuses it, so the key
-//! is never reset as a whole.
-//!
-//! How: a flat `repr(C)` struct of host-order integers (160 bytes, 16-byte
-//! aligned). The first 64-byte cache line holds what most lookups read
-//! (in_port, Ethernet, VLAN, IPv4, ports, ICMP, MPLS, PBB); the second
-//! and third hold IPv6, ARP and ND. `parse` writes only the fields of the
-//! layers it finds and records those layers in [`FlowKey::present`]; the
-//! others keep whatever an earlier packet left there (*stale*).
-//!
-//! The guarantee: **every field whose OpenFlow 1.3 prerequisites are met by
-//! this key's own fields has been written for this packet** (zero when the
-//! packet lacks it). A classifier that honours the prerequisites (as every
-//! valid OpenFlow match does: `tcp_src` requires `ip_proto=6`, which
-//! requires `eth_type=0x0800` or `0x86dd`) therefore never reads a stale
-//! byte. Concretely:
-//!
-//! | written | fields |
-//! | --- | --- |
-//! | always | `in_port`, `eth_dst`, `eth_src`, `eth_type`, `vlan_vid`, `vlan_pcp`, `vlan_count`, `present`, `l3_offset`, `l4_offset` |
-//! | `eth_type` is MPLS | `mpls_label`, `mpls_tc`, `mpls_bos`, `mpls_ttl` |
-//! | `eth_type` is PBB | `pbb_isid` |
-//! | `eth_type` is ARP | `arp_op`, `arp_spa`, `arp_tpa`, `arp_sha`, `arp_tha` (addresses zero unless Ethernet/IPv4) |
-//! | IPv4 or IPv6 | `ip_dscp`, `ip_ecn`, `ip_proto`, `ip_ttl`, `tp_src`, `tp_dst`, `tcp_flags`, `icmp_type`, `icmp_code` (L4 ones zero unless that header was read) |
-//! | IPv4 | `ipv4_src`, `ipv4_dst` |
-//! | IPv6 | `ipv6_src`, `ipv6_dst`, `ipv6_flabel`, `ipv6_exthdr` |
-//! | ICMPv6 type 135 or 136 | `ipv6_nd_target`, `ipv6_nd_sll`, `ipv6_nd_tll` (zero when absent, or when the code is not 0) |
-//!
-//! [`FlowKey::normalized`] zeroes every field not written, for comparisons
-//! and printing.
-//!
-//! Threads: a key belongs to the worker that parsed the packet; it is
-//! `Copy` and holds no references.
-//!
-//! # Representation
-//!
-//! All integers are host order, the value a person writes: `ipv4_src` of
-//! 10.0.0.1 is `0x0a00_0001`; a MAC `00:11:22:33:44:55` is
-//! `0x0000_0011_2233_4455` (low 48 bits, first wire byte most significant,
-//! see [`mac_to_u64`](super::mac_to_u64)); IPv6 addresses are `u128` the
-//! same way. Fields follow the OXM value formats of OpenFlow 1.3 §7.2.3.7:
-//! `vlan_vid` is `OFPVID_PRESENT | vid` (0x1000 | vid) or 0 without a tag;
-//! `ip_dscp` is the 6-bit DSCP (not the ToS byte); `mpls_label` is 20
-//! bits, `pbb_isid` 24 bits, `ipv6_flabel` 20 bits; `ipv6_exthdr` holds
-//! the [`exthdr`] bits.
-//!
-//! OXM fields that share storage because their prerequisites exclude each
-//! other: `tcp_src`/`udp_src`/`sctp_src` are `tp_src` (and `*_dst` are
-//! `tp_dst`), told apart by `ip_proto`; `icmpv4_type`/`icmpv6_type` are
-//! `icmp_type` (and the codes `icmp_code`), told apart by `eth_type`.
+//! See [`FlowKey`] for the design and the field representation.
 use super::ethernet::mac_from_u64;
 
 /// Bits of [`FlowKey::present`]: which layers `parse` found.
@@ -117,8 +64,62 @@ pub mod exthdr {
     pub const UNSEQ: u16 = 1 << 8;
 }
 
-/// The match fields and layer offsets of one packet. See the module
-/// documentation for which fields are valid when.
+/// The match fields and layer offsets of one packet.
+///
+/// # Design
+///
+/// What: the output of [`parse`](super::parse), the input of the
+/// classifier and of the action executor. One key per packet in flight; a
+/// worker keeps an array of them for its burst and reuses it, so the key
+/// is never reset as a whole.
+///
+/// How: a flat `repr(C)` struct of host-order integers (160 bytes, 16-byte
+/// aligned). The first 64-byte cache line holds what most lookups read
+/// (in_port, Ethernet, VLAN, IPv4, ports, ICMP, MPLS, PBB); the second
+/// and third hold IPv6, ARP and ND. `parse` writes only the fields of the
+/// layers it finds and records those layers in [`FlowKey::present`]; the
+/// others keep whatever an earlier packet left there (*stale*).
+///
+/// The guarantee: **every field whose OpenFlow 1.3 prerequisites are met by
+/// this key's own fields has been written for this packet** (zero when the
+/// packet lacks it). A classifier that honours the prerequisites (as every
+/// valid OpenFlow match does: `tcp_src` requires `ip_proto=6`, which
+/// requires `eth_type=0x0800` or `0x86dd`) therefore never reads a stale
+/// byte. Concretely:
+///
+/// | written | fields |
+/// | --- | --- |
+/// | always | `in_port`, `eth_dst`, `eth_src`, `eth_type`, `vlan_vid`, `vlan_pcp`, `vlan_count`, `present`, `l3_offset`, `l4_offset` |
+/// | `eth_type` is MPLS | `mpls_label`, `mpls_tc`, `mpls_bos`, `mpls_ttl` |
+/// | `eth_type` is PBB | `pbb_isid` |
+/// | `eth_type` is ARP | `arp_op`, `arp_spa`, `arp_tpa`, `arp_sha`, `arp_tha` (addresses zero unless Ethernet/IPv4) |
+/// | IPv4 or IPv6 | `ip_dscp`, `ip_ecn`, `ip_proto`, `ip_ttl`, `tp_src`, `tp_dst`, `tcp_flags`, `icmp_type`, `icmp_code` (L4 ones zero unless that header was read) |
+/// | IPv4 | `ipv4_src`, `ipv4_dst` |
+/// | IPv6 | `ipv6_src`, `ipv6_dst`, `ipv6_flabel`, `ipv6_exthdr` |
+/// | ICMPv6 type 135 or 136 | `ipv6_nd_target`, `ipv6_nd_sll`, `ipv6_nd_tll` (zero when absent, or when the code is not 0) |
+///
+/// [`FlowKey::normalized`] zeroes every field not written, for comparisons
+/// and printing.
+///
+/// Threads: a key belongs to the worker that parsed the packet; it is
+/// `Copy` and holds no references.
+///
+/// # Representation
+///
+/// All integers are host order, the value a person writes: `ipv4_src` of
+/// 10.0.0.1 is `0x0a00_0001`; a MAC `00:11:22:33:44:55` is
+/// `0x0000_0011_2233_4455` (low 48 bits, first wire byte most significant,
+/// see [`mac_to_u64`](super::mac_to_u64)); IPv6 addresses are `u128` the
+/// same way. Fields follow the OXM value formats of OpenFlow 1.3 §7.2.3.7:
+/// `vlan_vid` is `OFPVID_PRESENT | vid` (0x1000 | vid) or 0 without a tag;
+/// `ip_dscp` is the 6-bit DSCP (not the ToS byte); `mpls_label` is 20
+/// bits, `pbb_isid` 24 bits, `ipv6_flabel` 20 bits; `ipv6_exthdr` holds
+/// the [`exthdr`] bits.
+///
+/// OXM fields that share storage because their prerequisites exclude each
+/// other: `tcp_src`/`udp_src`/`sctp_src` are `tp_src` (and `*_dst` are
+/// `tp_dst`), told apart by `ip_proto`; `icmpv4_type`/`icmpv6_type` are
+/// `icmp_type` (and the codes `icmp_code`), told apart by `eth_type`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct FlowKey {
@@ -225,7 +226,7 @@ impl FlowKey {
     }
 
     /// A copy with every field that `parse` did not write for this packet
-    /// (see the module docs) set to zero, so that two keys of the same
+    /// (see the table in [`FlowKey`]) set to zero, so that two keys of the same
     /// packet compare equal whatever their history.
     pub fn normalized(&self) -> FlowKey {
         let mut k = FlowKey {

@@ -1,19 +1,4 @@
-//! One-pass flow-key extraction: the per-packet hot path.
-//!
-//! `parse` walks Ethernet → VLAN tags → (MPLS | PBB | ARP | IPv4 | IPv6 →
-//! extension headers) → (TCP | UDP | SCTP | ICMPv4 | ICMPv6 → ND), writing
-//! each field of the [`FlowKey`] once. Each header is taken as a fixed-size
-//! array reference (`&[u8; N]`) after one length check, so the field reads
-//! that follow compile without bounds checks. Nothing allocates; every
-//! truncated or inconsistent header returns a [`Malformed`] reason (the
-//! key's contents are then unspecified). Unknown ethertypes and IP
-//! protocols are not errors: the key just ends at that layer.
-//!
-//! Lengths: the IPv4 total length and the IPv6 payload length bound
-//! everything above L3, so Ethernet padding (frames padded to 60 bytes) is
-//! never read as a header; a length that runs past the frame is
-//! malformed. The header-length rules are the same as the views'
-//! `check_len` (a test holds them to it).
+//! One-pass flow-key extraction: the per-packet hot path (see [`parse`]).
 use super::ethernet::ethertype;
 use super::flow_key::{exthdr, present};
 use super::ipv6::ext_header_len;
@@ -56,10 +41,25 @@ fn addr6<const N: usize>(h: &[u8; N], at: usize) -> u128 {
 /// Parses `frame` (starting at the Ethernet destination address, without
 /// FCS) received on `in_port` into `key`.
 ///
-/// On `Ok`, `key` holds every field the module docs of [`FlowKey`] promise
+/// On `Ok`, `key` holds every field the docs of [`FlowKey`] promise
 /// for this packet; on `Err` its contents are unspecified. Overwrites
 /// rather than resets: a key reused across packets keeps stale values only
 /// in fields whose prerequisites this packet does not meet.
+///
+/// `parse` walks Ethernet → VLAN tags → (MPLS | PBB | ARP | IPv4 | IPv6 →
+/// extension headers) → (TCP | UDP | SCTP | ICMPv4 | ICMPv6 → ND), writing
+/// each field of the [`FlowKey`] once. Each header is taken as a fixed-size
+/// array reference (`&[u8; N]`) after one length check, so the field reads
+/// that follow compile without bounds checks. Nothing allocates; every
+/// truncated or inconsistent header returns a [`Malformed`] reason (the
+/// key's contents are then unspecified). Unknown ethertypes and IP
+/// protocols are not errors: the key just ends at that layer.
+///
+/// Lengths: the IPv4 total length and the IPv6 payload length bound
+/// everything above L3, so Ethernet padding (frames padded to 60 bytes) is
+/// never read as a header; a length that runs past the frame is
+/// malformed. The header-length rules are the same as the views'
+/// `check_len` (a test holds them to it).
 #[inline]
 pub fn parse(frame: &[u8], in_port: u32, key: &mut FlowKey) -> Result<(), Malformed> {
     let eth: &[u8; 14] = header(frame, 0, Layer::Ethernet)?;
