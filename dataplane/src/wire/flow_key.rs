@@ -124,6 +124,8 @@ pub mod exthdr {
 #[repr(C)]
 pub struct FlowKey {
     // ---- cache line 0 ----
+    // (Fields that parse writes together sit side by side, so that their
+    // stores merge.)
     /// `OXM_OF_ETH_DST`, low 48 bits.
     pub eth_dst: u64,
     /// `OXM_OF_ETH_SRC`, low 48 bits.
@@ -140,12 +142,6 @@ pub struct FlowKey {
     /// ethertypes included; parsing stops there). Values below 0x0600 are
     /// 802.3 length fields, passed through unchanged.
     pub eth_type: u16,
-    /// `OXM_OF_VLAN_VID` of the outer tag: `0x1000 | vid`, or 0 untagged.
-    pub vlan_vid: u16,
-    /// `OXM_OF_{TCP,UDP,SCTP}_SRC`.
-    pub tp_src: u16,
-    /// `OXM_OF_{TCP,UDP,SCTP}_DST`.
-    pub tp_dst: u16,
     /// Byte offset of the header after the Ethernet header and VLAN tags
     /// (IPv4, IPv6, ARP, the top MPLS entry, the PBB I-TAG, or an unknown
     /// payload).
@@ -154,11 +150,23 @@ pub struct FlowKey {
     /// extension headers that were skipped (for a later fragment: of the
     /// fragment data); 0 when the packet is not IP.
     pub l4_offset: u16,
+    /// `OXM_OF_VLAN_VID` of the outer tag: `0x1000 | vid`, or 0 untagged.
+    pub vlan_vid: u16,
+    /// `OXM_OF_VLAN_PCP` of the outer tag (0 untagged).
+    pub vlan_pcp: u8,
+    /// Number of VLAN tags (0 ..= `MAX_VLAN_TAGS`).
+    pub vlan_count: u8,
+    /// `OXM_OF_{TCP,UDP,SCTP}_SRC`.
+    pub tp_src: u16,
+    /// `OXM_OF_{TCP,UDP,SCTP}_DST`.
+    pub tp_dst: u16,
     /// TCP flags (9 bits; not an OF 1.3 field, kept for OF 1.5's
     /// `tcp_flags`); 0 unless TCP.
     pub tcp_flags: u16,
-    /// `OXM_OF_VLAN_PCP` of the outer tag (0 untagged).
-    pub vlan_pcp: u8,
+    /// `OXM_OF_ICMPV4_TYPE` / `OXM_OF_ICMPV6_TYPE`.
+    pub icmp_type: u8,
+    /// `OXM_OF_ICMPV4_CODE` / `OXM_OF_ICMPV6_CODE`.
+    pub icmp_code: u8,
     /// `OXM_OF_IP_DSCP` (6 bits).
     pub ip_dscp: u8,
     /// `OXM_OF_IP_ECN` (2 bits).
@@ -169,12 +177,6 @@ pub struct FlowKey {
     pub ip_proto: u8,
     /// IPv4 TTL or IPv6 hop limit.
     pub ip_ttl: u8,
-    /// `OXM_OF_ICMPV4_TYPE` / `OXM_OF_ICMPV6_TYPE`.
-    pub icmp_type: u8,
-    /// `OXM_OF_ICMPV4_CODE` / `OXM_OF_ICMPV6_CODE`.
-    pub icmp_code: u8,
-    /// Number of VLAN tags (0 ..= `MAX_VLAN_TAGS`).
-    pub vlan_count: u8,
     /// `OXM_OF_MPLS_TC` (3 bits) of the top entry.
     pub mpls_tc: u8,
     /// `OXM_OF_MPLS_BOS` (0 or 1) of the top entry.
@@ -315,6 +317,8 @@ mod tests {
     fn layout_is_compact() {
         assert_eq!(core::mem::size_of::<FlowKey>(), 160);
         assert_eq!(core::mem::offset_of!(FlowKey, pbb_isid), 60);
+        assert_eq!(core::mem::offset_of!(FlowKey, vlan_count), 39);
+        assert_eq!(core::mem::offset_of!(FlowKey, icmp_code), 47);
         assert_eq!(core::mem::offset_of!(FlowKey, ipv6_src), 64);
     }
 

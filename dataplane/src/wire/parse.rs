@@ -160,22 +160,31 @@ fn parse_other_l3(frame: &[u8], off: usize, et: u16, key: &mut FlowKey) -> Resul
 #[inline(always)]
 fn parse_ipv4(frame: &[u8], off: usize, key: &mut FlowKey) -> Result<u16, Malformed> {
     let ip: &[u8; 20] = header(frame, off, Layer::Ipv4)?;
-    let ver_ihl = ip[0];
-    if ver_ihl >> 4 != 4 {
-        return Err(Malformed::BadIpVersion);
-    }
-    let hlen = usize::from(ver_ihl & 0x0f) * 4;
-    if hlen < 20 {
-        return Err(Malformed::BadIhl);
-    }
     let avail = frame.len() - off;
-    if hlen > avail {
-        return Err(truncated(Layer::Ipv4));
-    }
     let total = usize::from(be16(ip, 2));
-    if total < hlen || total > avail {
-        return Err(Malformed::BadTotalLength);
-    }
+    let ver_ihl = ip[0];
+    let hlen = if ver_ihl == 0x45 {
+        // The common case: no options, and 20 bytes are known present.
+        if !(20..=avail).contains(&total) {
+            return Err(Malformed::BadTotalLength);
+        }
+        20
+    } else {
+        if ver_ihl >> 4 != 4 {
+            return Err(Malformed::BadIpVersion);
+        }
+        let hlen = usize::from(ver_ihl & 0x0f) * 4;
+        if hlen < 20 {
+            return Err(Malformed::BadIhl);
+        }
+        if hlen > avail {
+            return Err(truncated(Layer::Ipv4));
+        }
+        if total < hlen || total > avail {
+            return Err(Malformed::BadTotalLength);
+        }
+        hlen
+    };
     key.ip_dscp = ip[1] >> 2;
     key.ip_ecn = ip[1] & 3;
     key.ip_ttl = ip[8];
