@@ -278,10 +278,9 @@ impl Config {
         self.ports.iter().position(|p| p.name == name)
     }
 
-    /// The EAL argument vector (argv[0] included).
+    /// The EAL arguments (without argv\[0\]).
     pub fn eal_args(&self) -> Vec<String> {
-        let mut a = vec!["sluice".to_string()];
-        a.push("-l".into());
+        let mut a = vec!["-l".to_string()];
         a.push(self.admin.core.to_string());
         a.push(format!("--file-prefix={}", self.eal.file_prefix));
         if !self.eal.hugepages {

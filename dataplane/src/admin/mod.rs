@@ -1,0 +1,158 @@
+//! The admin thread: owns the running configuration and serves metrics.
+//!
+//! What: an HTTP listener (`/metrics`, `/xstats`) over the state the
+//! workers publish — their counters and the ports' ethdev statistics.
+//!
+//! How: a scrape builds a plain [`MetricsSnapshot`] by summing the
+//! per-worker counters (relaxed loads, no lock the workers could wait on)
+//! and reading ethdev stats, then renders it. The listener runs on its own
+//! threads, pinned (through EAL's main-thread affinity) to the admin core.
+//!
+//! Threads: HTTP threads read [`Shared`]; workers never block on them.
+
+pub mod http;
+pub mod metrics;
+
+use crate::config::Config;
+use crate::dpdk::Port;
+use crate::stats::{self, WorkerStats};
+use http::{HttpServer, Request, Response, Router};
+use metrics::{BuildInfo, DropSample, MetricsSnapshot, PortSample, WorkerSample};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the admin thread reads while the data path runs.
+pub struct Shared {
+    pub config: Config,
+    pub ports: Vec<Port>,
+    pub workers: Vec<Arc<WorkerStats>>,
+    pub started: Instant,
+    pub start_time_seconds: f64,
+    pub tsc_hz: u64,
+}
+
+impl Shared {
+    pub fn new(config: Config, ports: Vec<Port>, workers: Vec<Arc<WorkerStats>>) -> Self {
+        let start_time_seconds =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        Self { config, ports, workers, started: Instant::now(), start_time_seconds, tsc_hz: crate::dpdk::tsc_hz() }
+    }
+
+    /// Sums the workers' counters and reads the ports' ethdev stats.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let assignment = self.config.queue_assignment();
+        let ports = self
+            .config
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let t = stats::port_totals(&self.workers, i);
+                let hw = self.ports[i].stats().unwrap_or_default();
+                let (link_up, link_speed_mbps) =
+                    self.ports[i].link().map_or((false, 0), |l| (l.up, l.speed_mbps));
+                PortSample {
+                    name: p.name.clone(),
+                    rx_packets: t.rx_packets,
+                    rx_bytes: t.rx_bytes,
+                    tx_packets: t.tx_packets,
+                    tx_bytes: t.tx_bytes,
+                    rx_errors: hw.ierrors,
+                    tx_errors: hw.oerrors,
+                    rx_missed: hw.imissed,
+                    rx_nombuf: hw.rx_nombuf,
+                    tx_dropped: t.tx_dropped,
+                    link_up,
+                    link_speed_mbps,
+                }
+            })
+            .collect();
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(w, s)| WorkerSample {
+                id: w,
+                core: self.config.workers[w],
+                busy_polls: s.busy_polls.get(),
+                idle_polls: s.idle_polls.get(),
+                busy_cycles: s.busy_cycles.get(),
+                idle_cycles: s.idle_cycles.get(),
+                rx_packets: s.ports.iter().map(|p| p.rx_packets.get()).sum(),
+                tx_packets: s.ports.iter().map(|p| p.tx_packets.get()).sum(),
+                rx_queues: assignment[w]
+                    .iter()
+                    .map(|q| (self.config.ports[q.port].name.clone(), q.queue))
+                    .collect(),
+                rx_burst_sizes: s.rx_bursts.iter().map(|c| c.get()).collect(),
+            })
+            .collect();
+        let drops = self
+            .workers
+            .iter()
+            .enumerate()
+            .flat_map(|(w, s)| {
+                stats::DropReason::ALL.into_iter().map(move |r| DropSample {
+                    worker: w,
+                    reason: r.as_str(),
+                    packets: s.drops[r as usize].get(),
+                })
+            })
+            .collect();
+        MetricsSnapshot {
+            build: BuildInfo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                git_commit: option_env!("SLUICE_GIT_COMMIT").unwrap_or("unknown").to_string(),
+                dpdk_version: crate::dpdk::version(),
+            },
+            start_time_seconds: self.start_time_seconds,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            tsc_hz: self.tsc_hz,
+            ports,
+            workers,
+            drops,
+            ..Default::default()
+        }
+    }
+
+    fn xstats(&self) -> String {
+        let mut out = String::new();
+        for (i, p) in self.config.ports.iter().enumerate() {
+            for (name, value) in self.ports[i].xstats().unwrap_or_default() {
+                out.push_str(&format!("{} {} {}\n", p.name, name, value));
+            }
+        }
+        out
+    }
+}
+
+pub struct Admin {
+    server: HttpServer,
+}
+
+impl Admin {
+    /// Binds the listener from the config and starts serving.
+    pub fn start(shared: Arc<Shared>) -> std::io::Result<Admin> {
+        let addr = shared.config.admin.listen;
+        let m = Arc::clone(&shared);
+        let x = Arc::clone(&shared);
+        let router = Router::new()
+            .get("/metrics", move |req: &Request| {
+                let snap = m.snapshot();
+                metrics::response(&snap, req.header("accept"))
+            })
+            .get("/xstats", move |_: &Request| Response::text(200, x.xstats()))
+            .get("/", |_: &Request| Response::text(200, "sluice admin: /metrics /xstats\n"));
+        let server = HttpServer::bind(addr, router.into_handler())?;
+        Ok(Admin { server })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub fn shutdown(mut self) {
+        self.server.shutdown();
+    }
+}

@@ -1,0 +1,154 @@
+//! `sluice run`: bring up EAL, the mempool and the ports, start the
+//! workers and the admin thread, wait for a signal, and tear it all down in
+//! order so that every mbuf is back in its pool.
+
+use crate::admin::{Admin, Shared};
+use crate::config::Config;
+use crate::dpdk::{self, Eal, Mempool, Port};
+use crate::forward::Forwarding;
+use crate::stats::{self, WorkerStats};
+use crate::worker::{RxSource, Worker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Dpdk(#[from] dpdk::DpdkError),
+    #[error("port {port:?} ({device}): {source}")]
+    Port { port: String, device: String, source: dpdk::DpdkError },
+    #[error("admin listener {addr}: {source}")]
+    Admin { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("worker thread: {0}")]
+    Thread(std::io::Error),
+}
+
+pub fn run(config: Config) -> Result<(), RunError> {
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&term)).map_err(RunError::Signal)?;
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGHUP, Arc::clone(&hup)).map_err(RunError::Signal)?;
+
+    let args = config.eal_args();
+    let mut eal = Eal::init(&args)?;
+    let pool = Mempool::new(
+        "sluice_pool",
+        config.mempool.mbufs,
+        config.mempool.cache,
+        config.mempool.data_room,
+        dpdk::socket_id(),
+    )?;
+
+    let nworkers = config.workers.len();
+    let mut ports = Vec::new();
+    for p in &config.ports {
+        let err = |source| RunError::Port { port: p.name.clone(), device: p.device.spec.clone(), source };
+        let port = Port::by_name(&p.device.name).map_err(err)?;
+        port.configure(
+            &dpdk::PortConfig {
+                rx_queues: p.rx_queues,
+                tx_queues: config.tx_queues(),
+                rx_desc: p.rx_desc,
+                tx_desc: p.tx_desc,
+                mtu: p.mtu,
+                promiscuous: p.promiscuous,
+            },
+            &pool,
+        )
+        .map_err(err)?;
+        ports.push(port);
+    }
+    for (port, p) in ports.iter().zip(&config.ports) {
+        port.start()
+            .map_err(|source| RunError::Port { port: p.name.clone(), device: p.device.spec.clone(), source })?;
+    }
+
+    let forwarding = Arc::new(Forwarding::new(&config));
+    let worker_stats: Vec<Arc<WorkerStats>> =
+        (0..nworkers).map(|_| Arc::new(WorkerStats::new(ports.len()))).collect();
+    let shared = Arc::new(Shared::new(config.clone(), ports.clone(), worker_stats.clone()));
+    let admin = Admin::start(Arc::clone(&shared))
+        .map_err(|source| RunError::Admin { addr: config.admin.listen, source })?;
+    eprintln!("sluice: admin listening on http://{}/metrics", admin.local_addr());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for (w, queues) in config.queue_assignment().into_iter().enumerate() {
+        let rx = queues
+            .iter()
+            .map(|q| Ok(RxSource { port: q.port as u16, queue: ports[q.port].rx_queue(q.queue)? }))
+            .collect::<Result<Vec<_>, dpdk::DpdkError>>()?;
+        let tx = ports.iter().map(|p| p.tx_queue(w as u16)).collect::<Result<Vec<_>, _>>()?;
+        let worker =
+            Worker::new(w, config.workers[w], rx, tx, Arc::clone(&forwarding), Arc::clone(&worker_stats[w]));
+        let stop = Arc::clone(&stop);
+        let t = std::thread::Builder::new()
+            .name(format!("sluice-w{w}"))
+            .spawn(move || worker.run(&stop))
+            .map_err(RunError::Thread)?;
+        threads.push(t);
+    }
+    eprintln!(
+        "sluice: {} port(s), {} worker(s) on core(s) {:?}; Ctrl-C to stop",
+        ports.len(),
+        nworkers,
+        config.workers
+    );
+
+    let started = Instant::now();
+    while !term.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if hup.swap(false, Ordering::Relaxed) {
+            eprintln!("sluice: SIGHUP received; live reload is not implemented yet, configuration unchanged");
+        }
+    }
+    eprintln!("sluice: stopping after {:.1} s", started.elapsed().as_secs_f64());
+
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    admin.shutdown();
+    for (port, p) in ports.iter().zip(&config.ports) {
+        if let Err(e) = port.stop() {
+            eprintln!("sluice: stopping port {}: {e}", p.name);
+        }
+    }
+    print_final(&config, &worker_stats, &ports);
+    for (port, p) in ports.iter().zip(&config.ports) {
+        if let Err(e) = port.close() {
+            eprintln!("sluice: closing port {}: {e}", p.name);
+        }
+    }
+    let in_use = pool.in_use();
+    println!("mempool: {} of {} mbufs in use", in_use, config.mempool.mbufs);
+    drop(shared);
+    drop(ports);
+    drop(pool);
+    eal.cleanup()?;
+    Ok(())
+}
+
+fn print_final(config: &Config, workers: &[Arc<WorkerStats>], ports: &[Port]) {
+    println!(
+        "{:<12} {:>14} {:>16} {:>14} {:>16} {:>10} {:>10} {:>10}",
+        "port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped", "rx_missed", "rx_errors"
+    );
+    for (i, p) in config.ports.iter().enumerate() {
+        let t = stats::port_totals(workers, i);
+        let hw = ports[i].stats().unwrap_or_default();
+        println!(
+            "{:<12} {:>14} {:>16} {:>14} {:>16} {:>10} {:>10} {:>10}",
+            p.name, t.rx_packets, t.rx_bytes, t.tx_packets, t.tx_bytes, t.tx_dropped, hw.imissed, hw.ierrors
+        );
+    }
+    let drops = stats::drop_totals(workers);
+    let list: Vec<String> = drops.iter().map(|(r, n)| format!("{}={n}", r.as_str())).collect();
+    println!("drops: {}", list.join(" "));
+}
