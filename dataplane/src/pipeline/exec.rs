@@ -854,8 +854,9 @@ fn inner_ttl(b: &[u8], key: &FlowKey) -> Option<InnerTtl> {
         b.get(next..next + 4)?;
         return Some(InnerTtl::Mpls(next + 3));
     }
-    match *b.get(next)? >> 4 {
-        4 => IpTtl::at(b, next, true).map(InnerTtl::Ip),
+    let first = *b.get(next)?;
+    match first >> 4 {
+        4 if first & 0x0f >= 5 => IpTtl::at(b, next, true).map(InnerTtl::Ip),
         6 => IpTtl::at(b, next, false).map(InnerTtl::Ip),
         _ => None,
     }

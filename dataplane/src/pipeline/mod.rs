@@ -25,6 +25,11 @@ pub mod outcome;
 pub mod packet;
 pub mod reference;
 
+#[cfg(test)]
+mod exec_tests;
+#[cfg(test)]
+mod reference_tests;
+
 pub use env::{Env, MeterHook, MeterVerdict, PassThroughMeters};
 pub use exec::{execute, Applied, Fault};
 pub use fields::Registers;

@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn insert_gap_moves_the_bytes_before_it() {
-        let mut p = VecPacket::with_headroom(&[1, 2, 3, 4, 5], 8);
+        let mut p = VecPacket::with_headroom(&[1, 2, 3, 4, 5], 3);
         assert!(p.insert_gap(2, 3));
         let d = p.data_mut();
         d[2..5].copy_from_slice(&[9, 9, 9]);

@@ -186,6 +186,7 @@ impl ReferencePipeline {
             table: 0,
             cookie: 0,
             reason: PacketInReason::Action,
+            chain: 0,
         };
         let mut key = FlowKey::default();
         let parsed = wire::parse(frame, in_port, &mut key);
@@ -253,6 +254,8 @@ struct Run<'p, 'e, 'a> {
     table: u8,
     cookie: u64,
     reason: PacketInReason,
+    /// How many groups are running, one inside the other.
+    chain: u8,
 }
 
 impl Run<'_, '_, '_> {
@@ -524,7 +527,7 @@ impl Run<'_, '_, '_> {
             self.drop(depth, DropCause::UnknownGroup { id });
             return;
         };
-        if depth > MAX_GROUP_DEPTH {
+        if self.chain >= MAX_GROUP_DEPTH {
             self.drop(depth, DropCause::GroupChainTooDeep { id });
             return;
         }
@@ -553,6 +556,7 @@ impl Run<'_, '_, '_> {
             self.drop(depth, DropCause::NoLiveBucket { group: id });
             return;
         }
+        self.chain += 1;
         for i in chosen {
             self.out.trace.push(TraceStep::Bucket {
                 depth,
@@ -566,5 +570,6 @@ impl Run<'_, '_, '_> {
                 self.drop(depth + 1, cause);
             }
         }
+        self.chain -= 1;
     }
 }
