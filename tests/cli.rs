@@ -25,9 +25,17 @@ fn check(text: &str) -> (bool, String, String) {
     let dir = scratch("cli");
     let path = dir.join("c.toml");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "FILE");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
 }
 
 #[test]
@@ -42,12 +50,36 @@ fn good_config_prints_summary() {
 #[test]
 fn bad_configs_are_located() {
     let cases: &[(&str, &str, &str)] = &[
-        ("name = \"a\"", "name = \"a\"\nspeed = 10", "FILE:6:1: unknown field `speed`"),
-        ("\"net_null0\"", "\"net_null0,size=\"", "FILE:6:26: device argument \"size\" has an empty value"),
-        ("\"net_null0\"", "\"nul0\"", "FILE:6:11: unknown device \"nul0\""),
-        ("cores = [0]", "cores = [0, 4096]", "FILE:2:13: core 4096 does not exist"),
-        ("name = \"b\"", "name = \"a\"", "FILE:9:8: duplicate port name \"a\""),
-        ("out = \"b\"", "out = \"z\"", "FILE:14:7: unknown port \"z\""),
+        (
+            "name = \"a\"",
+            "name = \"a\"\nspeed = 10",
+            "FILE:6:1: unknown field `speed`",
+        ),
+        (
+            "\"net_null0\"",
+            "\"net_null0,size=\"",
+            "FILE:6:26: device argument \"size\" has an empty value",
+        ),
+        (
+            "\"net_null0\"",
+            "\"nul0\"",
+            "FILE:6:11: unknown device \"nul0\"",
+        ),
+        (
+            "cores = [0]",
+            "cores = [0, 4096]",
+            "FILE:2:13: core 4096 does not exist",
+        ),
+        (
+            "name = \"b\"",
+            "name = \"a\"",
+            "FILE:9:8: duplicate port name \"a\"",
+        ),
+        (
+            "out = \"b\"",
+            "out = \"z\"",
+            "FILE:14:7: unknown port \"z\"",
+        ),
         ("cores = [0]", "cores = [0", "FILE:"),
     ];
     for (from, to, want) in cases {
@@ -61,7 +93,10 @@ fn bad_configs_are_located() {
 
 #[test]
 fn missing_file_is_an_error() {
-    let out = Command::new(BIN).args(["check", "--config", "/nonexistent/x.toml"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config"));
 }
@@ -71,7 +106,11 @@ fn run_with_bad_config_touches_nothing() {
     let dir = scratch("cli-run");
     let path = dir.join("c.toml");
     std::fs::write(&path, "[workers]\ncores = [0]\nbogus = 1\n").unwrap();
-    let out = Command::new(BIN).args(["run", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":3:1: unknown field `bogus`"), "{err}");

@@ -22,7 +22,10 @@ fn run(workers: &[usize], rx_queues: u16, prefix: &str) {
     // While running, every worker has polled.
     for w in 0..workers.len() {
         let w = w.to_string();
-        assert!(sum(&m, "sluice_worker_polls_total", &[("worker", &w)]) > 0.0, "worker {w} idle:\n{m}");
+        assert!(
+            sum(&m, "sluice_worker_polls_total", &[("worker", &w)]) > 0.0,
+            "worker {w} idle:\n{m}"
+        );
     }
     let fin = sluice.stop();
     fin.assert_clean();

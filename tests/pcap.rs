@@ -20,28 +20,112 @@ fn traffic() -> Vec<(Vec<u8>, bool)> {
     let mut out = Vec::new();
     let mut add = |b: PacketBuilder, fwd: bool| out.push((b.build().expect("build frame"), fwd));
     for i in 0..20u16 {
-        add(PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 1, i as u8])).udp(1000 + i, 53).payload(&[i as u8; 18]).pad60(), true);
-        add(PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 2, 1])).tcp(40000 + i, 80).pad60(), true);
+        add(
+            PacketBuilder::new()
+                .eth(B, A)
+                .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 1, i as u8]))
+                .udp(1000 + i, 53)
+                .payload(&[i as u8; 18])
+                .pad60(),
+            true,
+        );
+        add(
+            PacketBuilder::new()
+                .eth(B, A)
+                .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 2, 1]))
+                .tcp(40000 + i, 80)
+                .pad60(),
+            true,
+        );
     }
-    add(PacketBuilder::new().eth(B, A).vlan(100, 3).ipv4(ip([10, 1, 0, 1]), ip([10, 1, 0, 2])).udp(1, 2).pad60(), true);
-    add(PacketBuilder::new().eth(B, A).svlan(200, 0).vlan(100, 5).ipv6(v6(1), v6(2)).tcp(5, 6), true);
-    add(PacketBuilder::new().eth(B, A).ipv6(v6(1), v6(2)).hop_by_hop(&[]).dest_opts(&[]).udp(7, 8), true);
-    add(PacketBuilder::new().eth(B, A).ipv6(v6(1), v6(2)).nd_solicit(v6(9), Some(A)), true);
-    add(PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2])).icmpv4_echo(false, 7, 1).pad60(), true);
     add(
         PacketBuilder::new()
-            .eth([0xff; 6], A)
-            .arp(Arp { op: 1, sha: A, spa: ip([10, 0, 0, 1]), tha: [0; 6], tpa: ip([10, 0, 0, 2]) })
+            .eth(B, A)
+            .vlan(100, 3)
+            .ipv4(ip([10, 1, 0, 1]), ip([10, 1, 0, 2]))
+            .udp(1, 2)
             .pad60(),
         true,
     );
-    add(PacketBuilder::new().eth(B, A).mpls(16, 0, 64).ipv4(ip([1, 1, 1, 1]), ip([2, 2, 2, 2])).udp(1, 1), true);
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .svlan(200, 0)
+            .vlan(100, 5)
+            .ipv6(v6(1), v6(2))
+            .tcp(5, 6),
+        true,
+    );
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .ipv6(v6(1), v6(2))
+            .hop_by_hop(&[])
+            .dest_opts(&[])
+            .udp(7, 8),
+        true,
+    );
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .ipv6(v6(1), v6(2))
+            .nd_solicit(v6(9), Some(A)),
+        true,
+    );
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2]))
+            .icmpv4_echo(false, 7, 1)
+            .pad60(),
+        true,
+    );
+    add(
+        PacketBuilder::new()
+            .eth([0xff; 6], A)
+            .arp(Arp {
+                op: 1,
+                sha: A,
+                spa: ip([10, 0, 0, 1]),
+                tha: [0; 6],
+                tpa: ip([10, 0, 0, 2]),
+            })
+            .pad60(),
+        true,
+    );
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .mpls(16, 0, 64)
+            .ipv4(ip([1, 1, 1, 1]), ip([2, 2, 2, 2]))
+            .udp(1, 1),
+        true,
+    );
     // Jumbo frames.
-    add(PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 9])).udp(9, 9).payload(&vec![0x5a; 8972]), true);
-    add(PacketBuilder::new().eth(B, A).ipv6(v6(1), v6(3)).tcp(9, 9).payload(&vec![0xa5; 8900]), true);
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 9]))
+            .udp(9, 9)
+            .payload(&vec![0x5a; 8972]),
+        true,
+    );
+    add(
+        PacketBuilder::new()
+            .eth(B, A)
+            .ipv6(v6(1), v6(3))
+            .tcp(9, 9)
+            .payload(&vec![0xa5; 8900]),
+        true,
+    );
     // Malformed: truncated IPv4 header, IPv4 total length past the frame,
     // truncated TCP, a runt Ethernet frame.
-    let good = PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2])).tcp(1, 2).build().unwrap();
+    let good = PacketBuilder::new()
+        .eth(B, A)
+        .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2]))
+        .tcp(1, 2)
+        .build()
+        .unwrap();
     out.push((good[..14 + 12].to_vec(), false));
     let mut long = good.clone();
     long[16] = 0x05; // total length 0x05xx > frame
@@ -60,12 +144,18 @@ fn write_pcap(path: &Path, frames: &[&[u8]]) {
 }
 
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    PcapReader::new(std::fs::File::open(path).unwrap()).unwrap().map(|r| r.unwrap().data).collect()
+    PcapReader::new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .map(|r| r.unwrap().data)
+        .collect()
 }
 
 fn promtool_check(metrics: &str) {
     let Ok(promtool) = which("promtool") else {
-        assert!(std::env::var("CI").is_err(), "promtool missing under CI (apt-get install prometheus)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "promtool missing under CI (apt-get install prometheus)"
+        );
         eprintln!("skipped promtool check: promtool not installed");
         return;
     };
@@ -77,14 +167,30 @@ fn promtool_check(metrics: &str) {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.trim().is_empty(), "promtool check metrics:\n{text}\n---\n{metrics}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "promtool check metrics:\n{text}\n---\n{metrics}"
+    );
 }
 
 fn which(cmd: &str) -> Result<String, ()> {
-    let out = Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).output().map_err(|_| ())?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .map_err(|_| ())?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
@@ -101,8 +207,18 @@ fn pcap_in_pcap_out_byte_for_byte_and_metrics() {
     let traffic = traffic();
     let input = dir.join("in.pcap");
     let output = dir.join("out.pcap");
-    write_pcap(&input, &traffic.iter().map(|(f, _)| f.as_slice()).collect::<Vec<_>>());
-    let expected: Vec<&[u8]> = traffic.iter().filter(|(_, fwd)| *fwd).map(|(f, _)| f.as_slice()).collect();
+    write_pcap(
+        &input,
+        &traffic
+            .iter()
+            .map(|(f, _)| f.as_slice())
+            .collect::<Vec<_>>(),
+    );
+    let expected: Vec<&[u8]> = traffic
+        .iter()
+        .filter(|(_, fwd)| *fwd)
+        .map(|(f, _)| f.as_slice())
+        .collect();
     let sent = traffic.len() as f64;
     let malformed = (traffic.len() - expected.len()) as f64;
     let in_bytes: usize = traffic.iter().map(|(f, _)| f.len()).sum();
@@ -121,14 +237,35 @@ fn pcap_in_pcap_out_byte_for_byte_and_metrics() {
     let sluice = Sluice::start(&dir, prefix, &config);
     let m = sluice.wait_metrics("all frames received", 30, |m| {
         sample(m, "sluice_port_rx_packets_total", &[("port", "in")]) == Some(sent)
-            && sample(m, "sluice_port_tx_packets_total", &[("port", "out")]) == Some(expected.len() as f64)
+            && sample(m, "sluice_port_tx_packets_total", &[("port", "out")])
+                == Some(expected.len() as f64)
     });
     promtool_check(&m);
-    assert_eq!(sample(&m, "sluice_port_rx_bytes_total", &[("port", "in")]), Some(in_bytes as f64), "{m}");
-    assert_eq!(sample(&m, "sluice_port_tx_bytes_total", &[("port", "out")]), Some(out_bytes as f64), "{m}");
-    assert_eq!(sample(&m, "sluice_drops_total", &[("reason", "malformed")]), Some(malformed), "{m}");
-    assert_eq!(sample(&m, "sluice_drops_total", &[("reason", "no_route")]), Some(0.0), "{m}");
-    assert_eq!(sample(&m, "sluice_port_tx_packets_total", &[("port", "in")]), Some(0.0), "{m}");
+    assert_eq!(
+        sample(&m, "sluice_port_rx_bytes_total", &[("port", "in")]),
+        Some(in_bytes as f64),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "sluice_port_tx_bytes_total", &[("port", "out")]),
+        Some(out_bytes as f64),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "sluice_drops_total", &[("reason", "malformed")]),
+        Some(malformed),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "sluice_drops_total", &[("reason", "no_route")]),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "sluice_port_tx_packets_total", &[("port", "in")]),
+        Some(0.0),
+        "{m}"
+    );
     assert!(m.contains("sluice_build_info{"), "{m}");
     let (code, _) = sluice.get("/nope");
     assert_eq!(code, 404);

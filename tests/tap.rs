@@ -15,7 +15,13 @@ impl Drop for Netns {
 
 fn wait_iface(name: &str) {
     for _ in 0..100 {
-        if Command::new("ip").args(["link", "show", name]).output().unwrap().status.success() {
+        if Command::new("ip")
+            .args(["link", "show", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+        {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -45,13 +51,19 @@ fn ping_and_iperf3_across_two_namespaces() {
     let _ga = Netns(na);
     let _gb = Netns(nb);
     sh(&format!("ip netns add {na} && ip netns add {nb}"));
-    sh(&format!("ip link set {ia} netns {na} && ip link set {ib} netns {nb}"));
+    sh(&format!(
+        "ip link set {ia} netns {na} && ip link set {ib} netns {nb}"
+    ));
     sh(&format!("ip -n {na} addr add 10.77.0.1/24 dev {ia} && ip -n {na} link set {ia} up && ip -n {na} link set lo up"));
     sh(&format!("ip -n {nb} addr add 10.77.0.2/24 dev {ib} && ip -n {nb} link set {ib} up && ip -n {nb} link set lo up"));
 
-    let ping_ab = sh(&format!("ip netns exec {na} ping -c 5 -i 0.2 -W 2 10.77.0.2"));
+    let ping_ab = sh(&format!(
+        "ip netns exec {na} ping -c 5 -i 0.2 -W 2 10.77.0.2"
+    ));
     assert!(ping_ab.contains(" 0% packet loss"), "{ping_ab}");
-    let ping_ba = sh(&format!("ip netns exec {nb} ping -c 5 -i 0.2 -W 2 10.77.0.1"));
+    let ping_ba = sh(&format!(
+        "ip netns exec {nb} ping -c 5 -i 0.2 -W 2 10.77.0.1"
+    ));
     assert!(ping_ba.contains(" 0% packet loss"), "{ping_ba}");
 
     // iperf3: server in b, a 3-second TCP run from a.

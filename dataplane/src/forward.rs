@@ -24,7 +24,9 @@ pub struct Forwarding {
 
 impl Forwarding {
     pub fn new(config: &Config) -> Self {
-        Self { out: config.forward.iter().map(|o| o.map(|p| p as u16)).collect() }
+        Self {
+            out: config.forward.iter().map(|o| o.map(|p| p as u16)).collect(),
+        }
     }
 
     #[inline(always)]

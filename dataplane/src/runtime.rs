@@ -18,9 +18,16 @@ pub enum RunError {
     #[error("{0}")]
     Dpdk(#[from] dpdk::DpdkError),
     #[error("port {port:?} ({device}): {source}")]
-    Port { port: String, device: String, source: dpdk::DpdkError },
+    Port {
+        port: String,
+        device: String,
+        source: dpdk::DpdkError,
+    },
     #[error("admin listener {addr}: {source}")]
-    Admin { addr: std::net::SocketAddr, source: std::io::Error },
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
     #[error("worker thread: {0}")]
@@ -48,7 +55,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let nworkers = config.workers.len();
     let mut ports = Vec::new();
     for p in &config.ports {
-        let err = |source| RunError::Port { port: p.name.clone(), device: p.device.spec.clone(), source };
+        let err = |source| RunError::Port {
+            port: p.name.clone(),
+            device: p.device.spec.clone(),
+            source,
+        };
         let port = Port::by_name(&p.device.name).map_err(err)?;
         port.configure(
             &dpdk::PortConfig {
@@ -65,28 +76,55 @@ pub fn run(config: Config) -> Result<(), RunError> {
         ports.push(port);
     }
     for (port, p) in ports.iter().zip(&config.ports) {
-        port.start()
-            .map_err(|source| RunError::Port { port: p.name.clone(), device: p.device.spec.clone(), source })?;
+        port.start().map_err(|source| RunError::Port {
+            port: p.name.clone(),
+            device: p.device.spec.clone(),
+            source,
+        })?;
     }
 
     let forwarding = Arc::new(Forwarding::new(&config));
-    let worker_stats: Vec<Arc<WorkerStats>> =
-        (0..nworkers).map(|_| Arc::new(WorkerStats::new(ports.len()))).collect();
-    let shared = Arc::new(Shared::new(config.clone(), ports.clone(), worker_stats.clone()));
-    let admin = Admin::start(Arc::clone(&shared))
-        .map_err(|source| RunError::Admin { addr: config.admin.listen, source })?;
-    eprintln!("sluice: admin listening on http://{}/metrics", admin.local_addr());
+    let worker_stats: Vec<Arc<WorkerStats>> = (0..nworkers)
+        .map(|_| Arc::new(WorkerStats::new(ports.len())))
+        .collect();
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        ports.clone(),
+        worker_stats.clone(),
+    ));
+    let admin = Admin::start(Arc::clone(&shared)).map_err(|source| RunError::Admin {
+        addr: config.admin.listen,
+        source,
+    })?;
+    eprintln!(
+        "sluice: admin listening on http://{}/metrics",
+        admin.local_addr()
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for (w, queues) in config.queue_assignment().into_iter().enumerate() {
         let rx = queues
             .iter()
-            .map(|q| Ok(RxSource { port: q.port as u16, queue: ports[q.port].rx_queue(q.queue)? }))
+            .map(|q| {
+                Ok(RxSource {
+                    port: q.port as u16,
+                    queue: ports[q.port].rx_queue(q.queue)?,
+                })
+            })
             .collect::<Result<Vec<_>, dpdk::DpdkError>>()?;
-        let tx = ports.iter().map(|p| p.tx_queue(w as u16)).collect::<Result<Vec<_>, _>>()?;
-        let worker =
-            Worker::new(w, config.workers[w], rx, tx, Arc::clone(&forwarding), Arc::clone(&worker_stats[w]));
+        let tx = ports
+            .iter()
+            .map(|p| p.tx_queue(w as u16))
+            .collect::<Result<Vec<_>, _>>()?;
+        let worker = Worker::new(
+            w,
+            config.workers[w],
+            rx,
+            tx,
+            Arc::clone(&forwarding),
+            Arc::clone(&worker_stats[w]),
+        );
         let stop = Arc::clone(&stop);
         let t = std::thread::Builder::new()
             .name(format!("sluice-w{w}"))
@@ -108,7 +146,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
             eprintln!("sluice: SIGHUP received; live reload is not implemented yet, configuration unchanged");
         }
     }
-    eprintln!("sluice: stopping after {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "sluice: stopping after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     stop.store(true, Ordering::Relaxed);
     for t in threads {
@@ -127,7 +168,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
         }
     }
     let in_use = pool.in_use();
-    println!("mempool: {} of {} mbufs in use", in_use, config.mempool.mbufs);
+    println!(
+        "mempool: {} of {} mbufs in use",
+        in_use, config.mempool.mbufs
+    );
     drop(shared);
     drop(ports);
     drop(pool);
@@ -138,17 +182,34 @@ pub fn run(config: Config) -> Result<(), RunError> {
 fn print_final(config: &Config, workers: &[Arc<WorkerStats>], ports: &[Port]) {
     println!(
         "{:<12} {:>14} {:>16} {:>14} {:>16} {:>10} {:>10} {:>10}",
-        "port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped", "rx_missed", "rx_errors"
+        "port",
+        "rx_packets",
+        "rx_bytes",
+        "tx_packets",
+        "tx_bytes",
+        "tx_dropped",
+        "rx_missed",
+        "rx_errors"
     );
     for (i, p) in config.ports.iter().enumerate() {
         let t = stats::port_totals(workers, i);
         let hw = ports[i].stats().unwrap_or_default();
         println!(
             "{:<12} {:>14} {:>16} {:>14} {:>16} {:>10} {:>10} {:>10}",
-            p.name, t.rx_packets, t.rx_bytes, t.tx_packets, t.tx_bytes, t.tx_dropped, hw.imissed, hw.ierrors
+            p.name,
+            t.rx_packets,
+            t.rx_bytes,
+            t.tx_packets,
+            t.tx_bytes,
+            t.tx_dropped,
+            hw.imissed,
+            hw.ierrors
         );
     }
     let drops = stats::drop_totals(workers);
-    let list: Vec<String> = drops.iter().map(|(r, n)| format!("{}={n}", r.as_str())).collect();
+    let list: Vec<String> = drops
+        .iter()
+        .map(|(r, n)| format!("{}={n}", r.as_str()))
+        .collect();
     println!("drops: {}", list.join(" "));
 }

@@ -44,7 +44,11 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [DropReason::Malformed, DropReason::NoRoute, DropReason::TxFull];
+    pub const ALL: [DropReason; 3] = [
+        DropReason::Malformed,
+        DropReason::NoRoute,
+        DropReason::TxFull,
+    ];
     pub const COUNT: usize = Self::ALL.len();
 
     pub fn as_str(self) -> &'static str {
@@ -125,5 +129,13 @@ pub fn port_totals(workers: &[impl AsRef<WorkerStats>], port: usize) -> PortTota
 }
 
 pub fn drop_totals(workers: &[impl AsRef<WorkerStats>]) -> [(DropReason, u64); DropReason::COUNT] {
-    DropReason::ALL.map(|r| (r, workers.iter().map(|w| w.as_ref().drops[r as usize].get()).sum()))
+    DropReason::ALL.map(|r| {
+        (
+            r,
+            workers
+                .iter()
+                .map(|w| w.as_ref().drops[r as usize].get())
+                .sum(),
+        )
+    })
 }

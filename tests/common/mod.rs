@@ -24,7 +24,11 @@ pub fn scratch(tag: &str) -> PathBuf {
 
 /// True when running as root (DPDK, taps and namespaces need it).
 pub fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 /// Skips (or, under CI, fails) a test that needs root.
@@ -76,7 +80,12 @@ impl Sluice {
             .stdin(Stdio::null())
             .spawn()
             .expect("start sluice");
-        let mut s = Sluice { child: Some(child), dir: dir.to_path_buf(), admin: "0.0.0.0:0".parse().unwrap(), prefix: prefix.into() };
+        let mut s = Sluice {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            admin: "0.0.0.0:0".parse().unwrap(),
+            prefix: prefix.into(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
@@ -99,7 +108,10 @@ impl Sluice {
 
     /// GET `path` from the admin listener; returns (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        http(self.admin, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        http(
+            self.admin,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
     }
 
     pub fn metrics(&self) -> String {
@@ -116,7 +128,10 @@ impl Sluice {
             if cond(&m) {
                 return m;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last /metrics:\n{m}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last /metrics:\n{m}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -128,7 +143,9 @@ impl Sluice {
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(mut self) -> Finished {
         let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(st) = child.try_wait().unwrap() {
@@ -142,7 +159,11 @@ impl Sluice {
         };
         let stdout = std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default();
         let stderr = std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default();
-        Finished { status, stdout, stderr }
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -164,18 +185,34 @@ impl Finished {
             .lines()
             .find(|l| l.split_whitespace().next() == Some(port))
             .unwrap_or_else(|| panic!("no final counters for {port}:\n{}", self.stdout));
-        line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect()
+        line.split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect()
     }
 
     pub fn drop_count(&self, reason: &str) -> u64 {
-        let line = self.stdout.lines().find(|l| l.starts_with("drops:")).expect("drops line");
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("drops:"))
+            .expect("drops line");
         line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{reason}=")).map(|v| v.parse().unwrap()))
+            .find_map(|kv| {
+                kv.strip_prefix(&format!("{reason}="))
+                    .map(|v| v.parse().unwrap())
+            })
             .unwrap_or_else(|| panic!("no drop reason {reason} in {line}"))
     }
 
     pub fn assert_clean(&self) {
-        assert!(self.status.success(), "sluice failed ({}):\n{}\n{}", self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "sluice failed ({}):\n{}\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         assert!(
             self.stdout.lines().any(|l| l.starts_with("mempool: 0 of ")),
             "mbufs leaked:\n{}",
@@ -192,30 +229,42 @@ pub fn http(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 
 /// The value of one sample in Prometheus text, e.g.
 /// `sample(m, "sluice_port_rx_packets_total", &[("port", "a")])`.
 pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, value) = l.rsplit_once(' ')?;
-        let (n, rest) = match series.find('{') {
-            Some(i) => (&series[..i], &series[i..]),
-            None => (series, ""),
-        };
-        if n != name {
-            return None;
-        }
-        let ok = labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-        if ok {
-            value.parse().ok()
-        } else {
-            None
-        }
-    })
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = match series.find('{') {
+                Some(i) => (&series[..i], &series[i..]),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let ok = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            if ok {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
 }
 
 /// Sum of all samples of `name` matching `labels`.
@@ -226,9 +275,12 @@ pub fn sum(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;
             let n = series.split('{').next()?;
-            (n == name && labels.iter().all(|(k, v)| series.contains(&format!("{k}=\"{v}\""))))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
+            (n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
         })
         .sum()
 }

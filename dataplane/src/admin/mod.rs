@@ -34,9 +34,17 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, ports: Vec<Port>, workers: Vec<Arc<WorkerStats>>) -> Self {
-        let start_time_seconds =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        Self { config, ports, workers, started: Instant::now(), start_time_seconds, tsc_hz: crate::dpdk::tsc_hz() }
+        let start_time_seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            config,
+            ports,
+            workers,
+            started: Instant::now(),
+            start_time_seconds,
+            tsc_hz: crate::dpdk::tsc_hz(),
+        }
     }
 
     /// Sums the workers' counters and reads the ports' ethdev stats.
@@ -50,8 +58,9 @@ impl Shared {
             .map(|(i, p)| {
                 let t = stats::port_totals(&self.workers, i);
                 let hw = self.ports[i].stats().unwrap_or_default();
-                let (link_up, link_speed_mbps) =
-                    self.ports[i].link().map_or((false, 0), |l| (l.up, l.speed_mbps));
+                let (link_up, link_speed_mbps) = self.ports[i]
+                    .link()
+                    .map_or((false, 0), |l| (l.up, l.speed_mbps));
                 PortSample {
                     name: p.name.clone(),
                     rx_packets: t.rx_packets,
@@ -103,7 +112,9 @@ impl Shared {
         MetricsSnapshot {
             build: BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                git_commit: option_env!("SLUICE_GIT_COMMIT").unwrap_or("unknown").to_string(),
+                git_commit: option_env!("SLUICE_GIT_COMMIT")
+                    .unwrap_or("unknown")
+                    .to_string(),
                 dpdk_version: crate::dpdk::version(),
             },
             start_time_seconds: self.start_time_seconds,
@@ -142,8 +153,12 @@ impl Admin {
                 let snap = m.snapshot();
                 metrics::response(&snap, req.header("accept"))
             })
-            .get("/xstats", move |_: &Request| Response::text(200, x.xstats()))
-            .get("/", |_: &Request| Response::text(200, "sluice admin: /metrics /xstats\n"));
+            .get("/xstats", move |_: &Request| {
+                Response::text(200, x.xstats())
+            })
+            .get("/", |_: &Request| {
+                Response::text(200, "sluice admin: /metrics /xstats\n")
+            });
         let server = HttpServer::bind(addr, router.into_handler())?;
         Ok(Admin { server })
     }

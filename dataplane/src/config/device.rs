@@ -51,7 +51,13 @@ impl Device {
             None => Vec::new(),
         };
         if let Some(name) = pci_address(head) {
-            return Ok(Device { kind: DeviceKind::Pci, spec: s.to_string(), name, driver: "pci".into(), args });
+            return Ok(Device {
+                kind: DeviceKind::Pci,
+                spec: s.to_string(),
+                name,
+                driver: "pci".into(),
+                args,
+            });
         }
         if head.as_bytes()[0].is_ascii_hexdigit() && head.contains(':') {
             return Err((0, format!("bad PCI address {head:?}; expected DOMAIN:BUS:DEVICE.FUNCTION such as 0000:3b:02.0")));
@@ -67,16 +73,31 @@ impl Device {
             })?;
         let suffix = &head[driver.len()..];
         if let Some(bad) = suffix.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            return Err((driver.len() + bad, format!("bad character in device name {head:?}; expected letters, digits or '_'")));
+            return Err((
+                driver.len() + bad,
+                format!("bad character in device name {head:?}; expected letters, digits or '_'"),
+            ));
         }
         if suffix.is_empty() {
-            return Err((driver.len(), format!("vdev name {head:?} needs an instance suffix, e.g. {driver}0")));
+            return Err((
+                driver.len(),
+                format!("vdev name {head:?} needs an instance suffix, e.g. {driver}0"),
+            ));
         }
-        Ok(Device { kind: DeviceKind::Vdev, spec: s.to_string(), name: head.to_string(), driver: driver.into(), args })
+        Ok(Device {
+            kind: DeviceKind::Vdev,
+            spec: s.to_string(),
+            name: head.to_string(),
+            driver: driver.into(),
+            args,
+        })
     }
 
     pub fn arg(&self, key: &str) -> Option<&str> {
-        self.args.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.args
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Queue limit implied by the device arguments, where the driver has one.
@@ -97,17 +118,26 @@ fn parse_args(s: &str, base: usize) -> Result<Vec<(String, String)>, (usize, Str
     for part in s.split(',') {
         let at = base + off;
         let Some(eq) = part.find('=') else {
-            return Err((at, format!("device argument {part:?} has no '='; expected key=value")));
+            return Err((
+                at,
+                format!("device argument {part:?} has no '='; expected key=value"),
+            ));
         };
         let (k, v) = (&part[..eq], &part[eq + 1..]);
         if k.is_empty() {
             return Err((at, "empty device argument key; expected key=value".into()));
         }
         if let Some(bad) = k.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
-            return Err((at + bad, format!("bad character in device argument key {k:?}")));
+            return Err((
+                at + bad,
+                format!("bad character in device argument key {k:?}"),
+            ));
         }
         if v.is_empty() {
-            return Err((at + eq + 1, format!("device argument {k:?} has an empty value")));
+            return Err((
+                at + eq + 1,
+                format!("device argument {k:?} has an empty value"),
+            ));
         }
         out.push((k.to_string(), v.to_string()));
         off += part.len() + 1;
@@ -125,7 +155,11 @@ fn pci_address(s: &str) -> Option<String> {
         _ => return None,
     };
     let (dev, func) = devfn.split_once('.')?;
-    let ok = hex(dom, 4) && hex(bus, 2) && hex(dev, 2) && func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7');
+    let ok = hex(dom, 4)
+        && hex(bus, 2)
+        && hex(dev, 2)
+        && func.len() == 1
+        && matches!(func.as_bytes()[0], b'0'..=b'7');
     ok.then(|| format!("{dom}:{bus}:{dev}.{func}").to_ascii_lowercase())
 }
 
@@ -146,11 +180,22 @@ mod tests {
     #[test]
     fn vdev_forms() {
         let d = Device::parse("net_tap0,iface=sl0").unwrap();
-        assert_eq!((d.kind, d.name.as_str(), d.driver.as_str()), (DeviceKind::Vdev, "net_tap0", "net_tap"));
+        assert_eq!(
+            (d.kind, d.name.as_str(), d.driver.as_str()),
+            (DeviceKind::Vdev, "net_tap0", "net_tap")
+        );
         let d = Device::parse("net_vhost1,iface=/tmp/vm1.sock,queues=4").unwrap();
         assert_eq!(d.max_queues(), Some(4));
-        assert_eq!(Device::parse("net_af_xdp0,iface=eth0").unwrap().max_queues(), Some(1));
-        assert_eq!(Device::parse("net_virtio_user0,path=/x").unwrap().driver, "net_virtio_user");
+        assert_eq!(
+            Device::parse("net_af_xdp0,iface=eth0")
+                .unwrap()
+                .max_queues(),
+            Some(1)
+        );
+        assert_eq!(
+            Device::parse("net_virtio_user0,path=/x").unwrap().driver,
+            "net_virtio_user"
+        );
     }
 
     #[test]
@@ -160,8 +205,14 @@ mod tests {
         assert_eq!(Device::parse("net_tap0,iface=").unwrap_err().0, 15);
         assert_eq!(Device::parse("net_ta p0").unwrap_err().0, 0);
         assert_eq!(Device::parse("net_tap$").unwrap_err().0, 7);
-        assert!(Device::parse("net_tap").unwrap_err().1.contains("instance suffix"));
-        assert!(Device::parse("eth0").unwrap_err().1.contains("unknown device"));
+        assert!(Device::parse("net_tap")
+            .unwrap_err()
+            .1
+            .contains("instance suffix"));
+        assert!(Device::parse("eth0")
+            .unwrap_err()
+            .1
+            .contains("unknown device"));
         assert!(Device::parse("").is_err());
     }
 }

@@ -45,7 +45,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
     }
 }
 
@@ -68,7 +72,12 @@ impl<'a> SourceMap<'a> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before[line_start..].chars().count() + 1;
-        ConfigError { file: self.file.to_string(), line, col, message: message.into() }
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            col,
+            message: message.into(),
+        }
     }
 
     pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
@@ -312,7 +321,11 @@ impl Config {
             "  admin: listen {} on core {}{}",
             self.admin.listen,
             self.admin.core,
-            if self.admin.shares_worker_core { " (shared with a worker)" } else { "" }
+            if self.admin.shares_worker_core {
+                " (shared with a worker)"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             s,
@@ -345,9 +358,16 @@ impl Config {
         }
         let _ = writeln!(s, "  workers ({}):", self.workers.len());
         for (w, qs) in self.queue_assignment().iter().enumerate() {
-            let list: Vec<String> =
-                qs.iter().map(|q| format!("{}/{}", self.ports[q.port].name, q.queue)).collect();
-            let _ = writeln!(s, "    worker {w} on core {}: rx {}", self.workers[w], list.join(", "));
+            let list: Vec<String> = qs
+                .iter()
+                .map(|q| format!("{}/{}", self.ports[q.port].name, q.queue))
+                .collect();
+            let _ = writeln!(
+                s,
+                "    worker {w} on core {}: rx {}",
+                self.workers[w],
+                list.join(", ")
+            );
         }
         let _ = writeln!(s, "  forwarding:");
         for (i, o) in self.forward.iter().enumerate() {
@@ -372,7 +392,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
     let cores_span = raw.workers.span();
     let worker_cores = raw.workers.into_inner().cores;
     if worker_cores.get_ref().is_empty() {
-        return Err(map.error(worker_cores.span(), "workers.cores is empty; give at least one core"));
+        return Err(map.error(
+            worker_cores.span(),
+            "workers.cores is empty; give at least one core",
+        ));
     }
     let mut workers = Vec::new();
     for c in worker_cores.get_ref() {
@@ -380,7 +403,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         if !cores.contains(&core) {
             return Err(map.error(
                 c.span(),
-                format!("core {core} does not exist or is not available; available cores: {}", list(cores)),
+                format!(
+                    "core {core} does not exist or is not available; available cores: {}",
+                    list(cores)
+                ),
             ));
         }
         if workers.contains(&core) {
@@ -396,7 +422,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         Some(s) => s.get_ref().parse().map_err(|_| {
             map.error(
                 s.span(),
-                format!("bad listen address {:?}; expected IP:PORT such as \"127.0.0.1:9091\"", s.get_ref()),
+                format!(
+                    "bad listen address {:?}; expected IP:PORT such as \"127.0.0.1:9091\"",
+                    s.get_ref()
+                ),
             )
         })?,
     };
@@ -406,7 +435,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             if !cores.contains(&core) {
                 return Err(map.error(
                     c.span(),
-                    format!("core {core} does not exist or is not available; available cores: {}", list(cores)),
+                    format!(
+                        "core {core} does not exist or is not available; available cores: {}",
+                        list(cores)
+                    ),
                 ));
             }
             (core, workers.contains(&core))
@@ -418,7 +450,11 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
     };
 
     // EAL.
-    let file_prefix = raw.eal.file_prefix.clone().unwrap_or_else(|| "sluice".to_string());
+    let file_prefix = raw
+        .eal
+        .file_prefix
+        .clone()
+        .unwrap_or_else(|| "sluice".to_string());
     let memory_mb = match &raw.eal.memory_mb {
         Some(m) if *m.get_ref() < 64 => {
             return Err(map.error(m.span(), "eal.memory_mb must be at least 64"));
@@ -430,14 +466,20 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
     // Mempool.
     let data_room = match &raw.mempool.data_room {
         Some(d) if !(256..=65535).contains(d.get_ref()) => {
-            return Err(map.error(d.span(), "mempool.data_room must be within 256..=65535 bytes"));
+            return Err(map.error(
+                d.span(),
+                "mempool.data_room must be within 256..=65535 bytes",
+            ));
         }
         Some(d) => *d.get_ref() as u16,
         None => 2048 + 128,
     };
     let cache = match &raw.mempool.cache {
         Some(c) if *c.get_ref() > 512 => {
-            return Err(map.error(c.span(), "mempool.cache must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)"));
+            return Err(map.error(
+                c.span(),
+                "mempool.cache must be at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)",
+            ));
         }
         Some(c) => *c.get_ref(),
         None => 256,
@@ -448,7 +490,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         return Err(map.error_at(0, "no [[port]] given; at least one port is needed"));
     }
     if raw.ports.len() > MAX_PORTS {
-        return Err(map.error(raw.ports[MAX_PORTS].name.span(), format!("at most {MAX_PORTS} ports")));
+        return Err(map.error(
+            raw.ports[MAX_PORTS].name.span(),
+            format!("at most {MAX_PORTS} ports"),
+        ));
     }
     let mut ports: Vec<PortConfig> = Vec::new();
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -473,12 +518,19 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         if let Some(prev) = devnames.insert(device.name.clone(), ports.len()) {
             return Err(map.error(
                 p.device.span(),
-                format!("device {:?} is already used by port {:?}", device.name, raw.ports[prev].name.get_ref()),
+                format!(
+                    "device {:?} is already used by port {:?}",
+                    device.name,
+                    raw.ports[prev].name.get_ref()
+                ),
             ));
         }
         let rx_queues = match &p.rx_queues {
             Some(q) if *q.get_ref() == 0 || *q.get_ref() > MAX_QUEUES => {
-                return Err(map.error(q.span(), format!("rx_queues must be within 1..={MAX_QUEUES}")));
+                return Err(map.error(
+                    q.span(),
+                    format!("rx_queues must be within 1..={MAX_QUEUES}"),
+                ));
             }
             Some(q) => *q.get_ref(),
             None => 1,
@@ -500,7 +552,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         let desc = |v: &Option<Spanned<u16>>, what: &str| -> Result<u16, ConfigError> {
             match v {
                 Some(d) if !(32..=8192).contains(d.get_ref()) || !d.get_ref().is_power_of_two() => {
-                    Err(map.error(d.span(), format!("{what} must be a power of two within 32..=8192")))
+                    Err(map.error(
+                        d.span(),
+                        format!("{what} must be a power of two within 32..=8192"),
+                    ))
                 }
                 Some(d) => Ok(*d.get_ref()),
                 None => Ok(1024),
@@ -562,14 +617,21 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             names.get(s.get_ref()).copied().ok_or_else(|| {
                 map.error(
                     s.span(),
-                    format!("unknown port {:?}; configured ports: {}", s.get_ref(), port_list(&ports)),
+                    format!(
+                        "unknown port {:?}; configured ports: {}",
+                        s.get_ref(),
+                        port_list(&ports)
+                    ),
                 )
             })
         };
         let i = resolve(&f.input)?;
         let o = resolve(&f.out)?;
         if forward[i].is_some() {
-            return Err(map.error(f.input.span(), format!("port {:?} already has a [[forward]]", f.input.get_ref())));
+            return Err(map.error(
+                f.input.span(),
+                format!("port {:?} already has a [[forward]]", f.input.get_ref()),
+            ));
         }
         forward[i] = Some(o);
     }
@@ -582,8 +644,16 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             hugepages: raw.eal.hugepages.unwrap_or(false),
             memory_mb,
         },
-        admin: AdminConfig { listen, core: admin_core, shares_worker_core: shares },
-        mempool: MempoolConfig { mbufs, cache, data_room },
+        admin: AdminConfig {
+            listen,
+            core: admin_core,
+            shares_worker_core: shares,
+        },
+        mempool: MempoolConfig {
+            mbufs,
+            cache,
+            data_room,
+        },
         workers,
         ports,
         forward,
@@ -598,11 +668,19 @@ fn valid_name(s: &str) -> bool {
 }
 
 fn list(cores: &[usize]) -> String {
-    cores.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    cores
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn port_list(ports: &[PortConfig]) -> String {
-    ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    ports
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -57,7 +57,13 @@ fn queues_are_dealt_round_robin() {
     let text = GOOD.replace("cores = [1]", "cores = [0, 1]");
     let c = Config::parse("t.toml", &text, CORES).unwrap();
     let a = c.queue_assignment();
-    assert_eq!(a[0], vec![QueueRef { port: 0, queue: 0 }, QueueRef { port: 1, queue: 0 }]);
+    assert_eq!(
+        a[0],
+        vec![
+            QueueRef { port: 0, queue: 0 },
+            QueueRef { port: 1, queue: 0 }
+        ]
+    );
     assert_eq!(a[1], vec![QueueRef { port: 0, queue: 1 }]);
     assert_eq!(c.tx_queues(), 2);
     assert!(c.admin.shares_worker_core);
@@ -104,7 +110,11 @@ fn duplicate_names_and_devices() {
 fn unknown_forward_port() {
     let e = err(&GOOD.replace("out = \"b\"", "out = \"c\""));
     assert_eq!((e.line, e.col), (16, 7), "{e}");
-    assert!(e.message.contains("unknown port \"c\"; configured ports: a, b"), "{e}");
+    assert!(
+        e.message
+            .contains("unknown port \"c\"; configured ports: a, b"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -120,10 +130,22 @@ fn syntax_error_is_located() {
 fn ranges_are_checked() {
     for (from, to, what) in [
         ("rx_queues = 2", "rx_queues = 0", "rx_queues"),
-        ("rx_queues = 2", "rx_queues = 2\nrx_desc = 100", "power of two"),
+        (
+            "rx_queues = 2",
+            "rx_queues = 2\nrx_desc = 100",
+            "power of two",
+        ),
         ("rx_queues = 2", "rx_queues = 2\nmtu = 9000", "data_room"),
-        ("[workers]", "[mempool]\nmbufs = 100\n[workers]", "too small"),
-        ("[workers]", "[admin]\nlisten = \"localhost\"\n[workers]", "IP:PORT"),
+        (
+            "[workers]",
+            "[mempool]\nmbufs = 100\n[workers]",
+            "too small",
+        ),
+        (
+            "[workers]",
+            "[admin]\nlisten = \"localhost\"\n[workers]",
+            "IP:PORT",
+        ),
     ] {
         let e = err(&GOOD.replace(from, to));
         assert!(e.message.contains(what), "{what}: {e}");

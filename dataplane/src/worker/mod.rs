@@ -52,7 +52,15 @@ impl Worker {
         stats: Arc<WorkerStats>,
     ) -> Self {
         let txbuf = tx.iter().map(|_| TxBuffer::new()).collect();
-        Self { id, core, rx, tx, txbuf, forwarding, stats }
+        Self {
+            id,
+            core,
+            rx,
+            tx,
+            txbuf,
+            forwarding,
+            stats,
+        }
     }
 
     /// Pins the calling thread to the worker's core, registers it with EAL,
@@ -114,11 +122,12 @@ impl Worker {
             burst.prefetch(i + 1);
             let data = m.data();
             rx_bytes += data.len() as u64;
-            verdicts[i] = if m.is_contiguous() && wire::parse(data, in_port as u32, &mut keys[i]).is_ok() {
-                self.forwarding.decide(&keys[i])
-            } else {
-                Verdict::Drop(DropReason::Malformed)
-            };
+            verdicts[i] =
+                if m.is_contiguous() && wire::parse(data, in_port as u32, &mut keys[i]).is_ok() {
+                    self.forwarding.decide(&keys[i])
+                } else {
+                    Verdict::Drop(DropReason::Malformed)
+                };
             match verdicts[i] {
                 Verdict::Drop(DropReason::Malformed) => malformed += 1,
                 Verdict::Drop(_) => no_route += 1,
