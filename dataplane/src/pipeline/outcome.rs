@@ -90,6 +90,26 @@ pub enum DropCause {
 }
 
 impl DropCause {
+    /// Number of distinct causes; [`DropCause::index`] is below this.
+    pub const COUNT: usize = 10;
+
+    /// A dense index per cause (its data ignored), for per-reason drop
+    /// counters kept in a flat array.
+    pub const fn index(&self) -> usize {
+        match self {
+            DropCause::Malformed(_) => 0,
+            DropCause::TableMiss { .. } => 1,
+            DropCause::TtlExpired => 2,
+            DropCause::Meter { .. } => 3,
+            DropCause::NoOutput => 4,
+            DropCause::NoHeadroom => 5,
+            DropCause::UnknownGroup { .. } => 6,
+            DropCause::GroupChainTooDeep { .. } => 7,
+            DropCause::NoLiveBucket { .. } => 8,
+            DropCause::InvalidGoto { .. } => 9,
+        }
+    }
+
     /// A stable snake_case name (a metrics label).
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -449,5 +469,32 @@ impl fmt::Display for Outcome {
             write!(f, "; drop: {c}")?;
         }
         writeln!(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_cause_indices_are_dense_and_names_unique() {
+        let all = [
+            DropCause::Malformed(Malformed::BadIhl),
+            DropCause::TableMiss { table: 3 },
+            DropCause::TtlExpired,
+            DropCause::Meter { id: 1 },
+            DropCause::NoOutput,
+            DropCause::NoHeadroom,
+            DropCause::UnknownGroup { id: 1 },
+            DropCause::GroupChainTooDeep { id: 1 },
+            DropCause::NoLiveBucket { group: 1 },
+            DropCause::InvalidGoto { from: 2, to: 1 },
+        ];
+        assert_eq!(all.len(), DropCause::COUNT);
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(c.index(), i);
+            assert!(all[..i].iter().all(|d| d.as_str() != c.as_str()));
+            assert!(!c.to_string().is_empty());
+        }
     }
 }
