@@ -70,7 +70,8 @@ testpmd_once() {
     --forward-mode=io --nb-cores=1 --rxq=1 --txq=1 --total-num-mbufs=8191 --stats-period=1 \
     >"$work/tp" 2>&1 </dev/null || true
   # Per-second Tx-pps of port 1, skipping the first two samples (ramp-up).
-  awk '/Port 1:|port 1/ {p1=1} /Port 0:|port 0/ {p1=0} p1 && /Tx-pps:/ {print $NF}' "$work/tp" |
+  awk '/NIC statistics for port 1/ {p1=1} /NIC statistics for port 0/ {p1=0}
+       p1 && /Tx-pps:/ {for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print $(i + 1)}' "$work/tp" |
     tail -n +3 | sort -n | awk '{a[NR]=$1} END {if (NR==0) exit 1; printf "%.2f\n", a[int((NR+1)/2)]/1e6}'
 }
 

@@ -10,6 +10,7 @@ pub mod dpdk;
 pub mod forward;
 pub mod meter;
 pub mod openflow;
+pub mod pipeline;
 pub mod rng;
 pub mod runtime;
 pub mod stats;
