@@ -1,0 +1,482 @@
+//! Packed lookup keys shared by the linear, TSS and partitioned kinds.
+//!
+//! What: every OXM field has a fixed place in an array of [`WORDS`] `u64`
+//! words; a packet's key and each rule's value/mask are packed the same
+//! way, so matching is `key[i] & mask[i] == value[i]` over the few words a
+//! rule uses, and hashing is a few multiplications.
+//!
+//! How: the places are fixed (see [`place`]), chosen so that the fields
+//! ACLs match most share few words; extraction is straight-line code with
+//! no per-field dispatch. Fields that share storage in the `FlowKey`
+//! share a place (`udp_dst`, `sctp_dst` are `tcp_dst`; the ICMPv6 type and
+//! code are the ICMPv4 ones). A table extracts only the [`Groups`] of
+//! words its rules use. [`KeyMap`] is an open-addressing table (linear
+//! probing, load <= 1/2) from packed keys to a non-zero `u64` (a rule rank
+//! or a node index).
+//!
+//! Threads: built by the compiler, then read-only.
+
+use crate::openflow::{Field, Match};
+use crate::pipeline::fields::Registers;
+use crate::wire::FlowKey;
+
+/// Words of a packed key.
+pub(crate) const WORDS: usize = 20;
+
+/// A packed key.
+pub(crate) type Words = [u64; WORDS];
+
+/// Where a field lives: word, bit shift (0 for 128-bit fields, which take
+/// words `word` (high half) and `word + 1`).
+///
+/// The densest words hold what ACLs match most: word 0 the IPv4
+/// addresses, word 1 the L4 ports, `eth_type`, `ip_proto` and DSCP/ECN,
+/// word 2 `in_port` and the VLAN, word 3 `metadata`; so an IPv4 5-tuple
+/// rule is two words and a tenant ACL rule three.
+pub(crate) const fn place(f: Field) -> (usize, u32) {
+    use Field::*;
+    match f {
+        Ipv4Src => (0, 0),
+        Ipv4Dst => (0, 32),
+        TcpSrc | UdpSrc | SctpSrc => (1, 0),
+        TcpDst | UdpDst | SctpDst => (1, 16),
+        EthType => (1, 32),
+        IpProto => (1, 48),
+        IpDscp => (1, 56),
+        IpEcn => (1, 62),
+        InPort => (2, 0),
+        VlanVid => (2, 32),
+        VlanPcp => (2, 48),
+        Icmpv4Type | Icmpv6Type => (2, 56),
+        Metadata => (3, 0),
+        EthDst => (4, 0),
+        Icmpv4Code | Icmpv6Code => (4, 48),
+        MplsTc => (4, 56),
+        MplsBos => (4, 60),
+        EthSrc => (5, 0),
+        Ipv6Exthdr => (5, 48),
+        MplsLabel => (6, 0),
+        PbbIsid => (6, 32),
+        TunnelId => (7, 0),
+        Ipv6Src => (8, 0),
+        Ipv6Dst => (10, 0),
+        Ipv6Flabel => (12, 0),
+        ArpOp => (12, 32),
+        ArpSpa => (13, 0),
+        ArpTpa => (13, 32),
+        ArpSha => (14, 0),
+        ArpTha => (15, 0),
+        Ipv6NdTarget => (16, 0),
+        Ipv6NdSll => (18, 0),
+        Ipv6NdTll => (19, 0),
+    }
+}
+
+/// The (word, mask) bit ranges of a field (two for a 128-bit field).
+pub(crate) fn ranges(f: Field) -> impl Iterator<Item = (usize, u64)> {
+    let (w, sh) = place(f);
+    let bits = f.bits();
+    let pair = if bits > 64 {
+        [(w, u64::MAX), (w + 1, u64::MAX)]
+    } else {
+        [(w, (u64::MAX >> (64 - bits)) << sh), (w, 0)]
+    };
+    pair.into_iter().filter(|r| r.1 != 0)
+}
+
+/// Which groups of words a table reads (bit set of the `G_*` constants).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Groups(u8);
+
+/// Words 0..4: IPv4, L4, eth_type, in_port, VLAN, metadata.
+const G_COMMON: u8 = 1;
+/// Words 4..8: MACs, MPLS, PBB, tunnel id.
+const G_L2: u8 = 2;
+/// Words 8..12: IPv6 addresses.
+const G_IPV6: u8 = 4;
+/// Words 12..20: IPv6 label, ARP, ND.
+const G_REST: u8 = 8;
+
+impl Groups {
+    pub(crate) fn of_words(words: impl IntoIterator<Item = usize>) -> Groups {
+        Groups(words.into_iter().fold(0, |g, w| {
+            g | match w {
+                0..=3 => G_COMMON,
+                4..=7 => G_L2,
+                8..=11 => G_IPV6,
+                _ => G_REST,
+            }
+        }))
+    }
+
+    /// Every word a rule of `matches` masks.
+    pub(crate) fn of_matches<'a>(matches: impl IntoIterator<Item = &'a Match>) -> Groups {
+        Groups::of_words(
+            matches
+                .into_iter()
+                .flat_map(|m| m.fields().iter().flat_map(|f| ranges(f.field).map(|r| r.0))),
+        )
+    }
+}
+
+/// The packet's key; words outside `groups` are 0.
+#[inline]
+pub(crate) fn extract(key: &FlowKey, regs: &Registers, groups: Groups) -> Words {
+    let mut k = [0u64; WORDS];
+    let g = groups.0;
+    if g & G_COMMON != 0 {
+        k[0] = u64::from(key.ipv4_src) | u64::from(key.ipv4_dst) << 32;
+        k[1] = u64::from(key.tp_src)
+            | u64::from(key.tp_dst) << 16
+            | u64::from(key.eth_type) << 32
+            | u64::from(key.ip_proto) << 48
+            | u64::from(key.ip_dscp) << 56
+            | u64::from(key.ip_ecn) << 62;
+        k[2] = u64::from(key.in_port)
+            | u64::from(key.vlan_vid) << 32
+            | u64::from(key.vlan_pcp) << 48
+            | u64::from(key.icmp_type) << 56;
+        k[3] = regs.metadata;
+    }
+    if g & G_L2 != 0 {
+        k[4] = key.eth_dst
+            | u64::from(key.icmp_code) << 48
+            | u64::from(key.mpls_tc) << 56
+            | u64::from(key.mpls_bos) << 60;
+        k[5] = key.eth_src | u64::from(key.ipv6_exthdr) << 48;
+        k[6] = u64::from(key.mpls_label) | u64::from(key.pbb_isid) << 32;
+        k[7] = regs.tunnel_id;
+    }
+    if g & G_IPV6 != 0 {
+        k[8] = (key.ipv6_src >> 64) as u64;
+        k[9] = key.ipv6_src as u64;
+        k[10] = (key.ipv6_dst >> 64) as u64;
+        k[11] = key.ipv6_dst as u64;
+    }
+    if g & G_REST != 0 {
+        k[12] = u64::from(key.ipv6_flabel) | u64::from(key.arp_op) << 32;
+        k[13] = u64::from(key.arp_spa) | u64::from(key.arp_tpa) << 32;
+        k[14] = key.arp_sha;
+        k[15] = key.arp_tha;
+        k[16] = (key.ipv6_nd_target >> 64) as u64;
+        k[17] = key.ipv6_nd_target as u64;
+        k[18] = key.ipv6_nd_sll;
+        k[19] = key.ipv6_nd_tll;
+    }
+    k
+}
+
+/// `m` packed as value and mask words, or `None` when two of its fields
+/// share storage and contradict each other (it matches nothing).
+pub(crate) fn pack(m: &Match) -> Option<Packed> {
+    let mut value = [0u64; WORDS];
+    let mut mask = [0u64; WORDS];
+    for f in m.fields() {
+        let (w, sh) = place(f.field);
+        let parts: [(usize, u64, u64); 2] = if f.field.bits() > 64 {
+            [
+                (w, (f.value >> 64) as u64, (f.mask >> 64) as u64),
+                (w + 1, f.value as u64, f.mask as u64),
+            ]
+        } else {
+            [
+                (w, (f.value as u64) << sh, (f.mask as u64) << sh),
+                (w, 0, 0),
+            ]
+        };
+        for (w, v, mk) in parts {
+            if (value[w] ^ v) & mask[w] & mk != 0 {
+                return None;
+            }
+            value[w] |= v;
+            mask[w] |= mk;
+        }
+    }
+    Some(Packed { value, mask })
+}
+
+/// A rule's packed value and mask (`value & !mask == 0`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Packed {
+    pub value: Words,
+    pub mask: Words,
+}
+
+/// A packed rule with its rank (see `super::rank`).
+#[derive(Clone, Debug)]
+pub(crate) struct PackedRule {
+    pub rank: u64,
+    pub key: Packed,
+}
+
+/// Multiply-xorshift over the words (fast, not cryptographic; keys come
+/// from packets, so the table's load factor, not the hash, bounds probes).
+#[inline]
+pub(crate) fn hash_words(words: &[u64]) -> u64 {
+    finish(words.iter().fold(HASH_SEED, |h, &w| mix(h, w)))
+}
+
+const HASH_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[inline(always)]
+fn mix(h: u64, w: u64) -> u64 {
+    let h = (h ^ w).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^ (h >> 32)
+}
+
+#[inline(always)]
+fn finish(h: u64) -> u64 {
+    let h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 29)
+}
+
+/// Open-addressing map from `words`-word keys to non-zero `u64` values.
+///
+/// Slot `i` is `table[i*stride ..][..words]` (key) and
+/// `table[i*stride + words]` (value, 0 = empty); `stride = words + 1`.
+/// At most half the slots are used, so a probe sequence always ends.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyMap {
+    words: usize,
+    stride: usize,
+    slot_mask: usize,
+    len: usize,
+    table: Vec<u64>,
+}
+
+impl KeyMap {
+    /// A map of `entries`; for a repeated key, `combine(old, new)` decides.
+    /// Values must be non-zero.
+    pub(crate) fn build<'a>(
+        words: usize,
+        entries: impl ExactSizeIterator<Item = (&'a [u64], u64)>,
+        combine: impl Fn(u64, u64) -> u64,
+    ) -> KeyMap {
+        let slots = (entries.len() * 2).next_power_of_two().max(2);
+        let stride = words + 1;
+        let mut map = KeyMap {
+            words,
+            stride,
+            slot_mask: slots - 1,
+            len: 0,
+            table: vec![0; slots * stride],
+        };
+        for (k, v) in entries {
+            debug_assert!(v != 0 && k.len() == words);
+            let mut i = hash_words(k) as usize & map.slot_mask;
+            loop {
+                let s = &mut map.table[i * stride..(i + 1) * stride];
+                if s[words] == 0 {
+                    s[..words].copy_from_slice(k);
+                    s[words] = v;
+                    map.len += 1;
+                    break;
+                }
+                if s[..words] == *k {
+                    s[words] = combine(s[words], v);
+                    break;
+                }
+                i = (i + 1) & map.slot_mask;
+            }
+        }
+        map
+    }
+
+    /// The value of `key` (`key.len() == words`), or 0.
+    #[inline]
+    #[cfg(test)]
+    pub(crate) fn get(&self, key: &[u64]) -> u64 {
+        let mut i = hash_words(key) as usize & self.slot_mask;
+        loop {
+            let s = &self.table[i * self.stride..(i + 1) * self.stride];
+            let v = s[self.words];
+            if v == 0 || s[..self.words] == *key {
+                return v;
+            }
+            i = (i + 1) & self.slot_mask;
+        }
+    }
+
+    /// The value of the key `k[words[i]] & mask[i]` (for `i` in
+    /// `0..words.len()`, which must equal the map's width), or 0.
+    #[inline]
+    pub(crate) fn get_masked(&self, k: &Words, words: &[u8], mask: &[u64]) -> u64 {
+        let mut h: u64 = HASH_SEED;
+        for (&w, &m) in words.iter().zip(mask) {
+            h = mix(h, k[w as usize] & m);
+        }
+        let mut i = finish(h) as usize & self.slot_mask;
+        loop {
+            let s = &self.table[i * self.stride..(i + 1) * self.stride];
+            let v = s[self.words];
+            if v == 0 {
+                return 0;
+            }
+            if s.iter()
+                .zip(words.iter().zip(mask))
+                .all(|(&x, (&w, &m))| x == k[w as usize] & m)
+            {
+                return v;
+            }
+            i = (i + 1) & self.slot_mask;
+        }
+    }
+
+    /// The value of a one-word key, or 0 (`words` must be 1).
+    #[inline]
+    pub(crate) fn get1(&self, key: u64) -> u64 {
+        let mut i = hash_words(&[key]) as usize & self.slot_mask;
+        loop {
+            let v = self.table[2 * i + 1];
+            if v == 0 || self.table[2 * i] == key {
+                return v;
+            }
+            i = (i + 1) & self.slot_mask;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.table.len() * 8
+    }
+
+    /// All (key, value) pairs, in table order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u64], u64)> {
+        self.table
+            .chunks_exact(self.stride)
+            .filter(|s| s[self.words] != 0)
+            .map(|s| (&s[..self.words], s[self.words]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openflow::ALL_FIELDS;
+    use crate::pipeline::fields;
+    use crate::rng::XorShift64;
+
+    fn matches(k: &Words, p: &Packed) -> bool {
+        (0..WORDS).all(|i| k[i] & p.mask[i] == p.value[i])
+    }
+
+    #[test]
+    fn places_do_not_overlap() {
+        let mut seen = [0u64; WORDS];
+        let mut fields: Vec<Field> = ALL_FIELDS.to_vec();
+        // Fields sharing storage share a place; count each place once.
+        fields.retain(|f| {
+            !matches!(
+                f,
+                Field::UdpSrc | Field::SctpSrc | Field::UdpDst | Field::SctpDst
+            )
+        });
+        fields.retain(|f| !matches!(f, Field::Icmpv6Type | Field::Icmpv6Code));
+        for f in fields {
+            for (w, m) in ranges(f) {
+                assert_eq!(seen[w] & m, 0, "{f:?}");
+                seen[w] |= m;
+            }
+        }
+    }
+
+    /// Packing and extraction agree with `fields::raw` for every field.
+    #[test]
+    fn every_field_extracts_as_raw() {
+        let mut rng = XorShift64::new(5);
+        for _ in 0..50 {
+            let mut bytes = [0u8; 160];
+            rng.fill(&mut bytes);
+            let w = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+            let wide = |i: usize| u128::from(w(i)) | u128::from(w(i + 8)) << 64;
+            let key = FlowKey {
+                eth_dst: w(0) & 0xffff_ffff_ffff,
+                eth_src: w(8) & 0xffff_ffff_ffff,
+                in_port: w(16) as u32,
+                ipv4_src: w(20) as u32,
+                ipv4_dst: w(24) as u32,
+                eth_type: w(30) as u16,
+                vlan_vid: w(32) as u16 & 0x1fff,
+                vlan_pcp: w(34) as u8 & 7,
+                tp_src: w(36) as u16,
+                tp_dst: w(38) as u16,
+                icmp_type: w(40) as u8,
+                icmp_code: w(41) as u8,
+                ip_dscp: w(42) as u8 & 63,
+                ip_ecn: w(43) as u8 & 3,
+                ip_proto: w(44) as u8,
+                mpls_tc: w(45) as u8 & 7,
+                mpls_bos: w(46) as u8 & 1,
+                mpls_label: w(47) as u32 & 0xfffff,
+                pbb_isid: w(51) as u32 & 0xff_ffff,
+                ipv6_src: wide(60),
+                ipv6_dst: wide(76),
+                ipv6_flabel: w(92) as u32 & 0xfffff,
+                ipv6_exthdr: w(96) as u16 & 0x1ff,
+                arp_op: w(98) as u16,
+                arp_spa: w(100) as u32,
+                arp_tpa: w(104) as u32,
+                arp_sha: w(108) & 0xffff_ffff_ffff,
+                arp_tha: w(116) & 0xffff_ffff_ffff,
+                ipv6_nd_target: wide(124),
+                ipv6_nd_sll: w(140) & 0xffff_ffff_ffff,
+                ipv6_nd_tll: w(148) & 0xffff_ffff_ffff,
+                ..FlowKey::default()
+            };
+            let regs = Registers {
+                metadata: w(1),
+                tunnel_id: w(3),
+            };
+            for f in ALL_FIELDS {
+                let v = fields::raw(&key, &regs, f);
+                let mut m = Match::new();
+                m.insert(f, v, None).unwrap();
+                let p = pack(&m).unwrap();
+                let groups = Groups::of_matches([&m]);
+                assert!(matches(&extract(&key, &regs, groups), &p), "{f:?}");
+                let mut other = Match::new();
+                other
+                    .insert(f, v ^ 1 << rng.below(u64::from(f.bits())), None)
+                    .unwrap();
+                assert!(
+                    !matches(&extract(&key, &regs, groups), &pack(&other).unwrap()),
+                    "{f:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shared_storage_contradiction_matches_nothing() {
+        let mut m = Match::new();
+        m.insert(Field::TcpDst, 80, None).unwrap();
+        m.insert(Field::UdpDst, 81, None).unwrap();
+        assert_eq!(pack(&m), None);
+        let mut ok = Match::new();
+        ok.insert(Field::TcpDst, 80, None).unwrap();
+        ok.insert(Field::UdpDst, 80, Some(0xff)).unwrap();
+        assert!(pack(&ok).is_some());
+    }
+
+    #[test]
+    fn keymap_roundtrip() {
+        let keys: Vec<[u64; 2]> = (0..1000u64).map(|i| [i * 7, i ^ 0x55]).collect();
+        let map = KeyMap::build(
+            2,
+            keys.iter().enumerate().map(|(i, k)| (&k[..], i as u64 + 1)),
+            |a, _| a,
+        );
+        assert_eq!(map.len(), 1000);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(map.get(k), i as u64 + 1);
+        }
+        assert_eq!(map.get(&[3, 3]), 0);
+        let one: Vec<[u64; 1]> = (0..100u64).map(|i| [i << 40]).collect();
+        let m1 = KeyMap::build(1, one.iter().map(|k| (&k[..], 9)), |a, b| a.max(b));
+        assert!(one.iter().all(|k| m1.get1(k[0]) == 9));
+        assert_eq!(m1.get1(1), 0);
+    }
+}

@@ -1,0 +1,325 @@
+//! Per-table packet classifiers: which flow entry of a table wins for a
+//! packet.
+//!
+//! # What
+//!
+//! [`Classifier::build`] turns a table's rules (id, priority, [`Match`])
+//! into the lookup structure that suits them; [`Classifier::lookup`]
+//! returns the id of the winning rule for a packet's [`FlowKey`] and the
+//! pipeline [`Registers`]. The answer is always the one a linear scan
+//! gives: among the rules whose every field matches (as
+//! [`fields::matches`](super::fields::matches) decides), the highest
+//! priority, and among equal priorities the lowest id.
+//!
+//! # Design
+//!
+//! Both parts of the tie rule fold into one `u64` *rank*,
+//! `(priority + 1) << 32 | !id`: a higher rank wins, 0 means "no rule", and
+//! every structure only ever keeps the maximum rank it can prove. The
+//! kinds, chosen by `build` from the rules alone (never from traffic, so
+//! 100,000 flows cost what one does, modulo cache misses):
+//!
+//! | kind | when | lookup |
+//! | --- | --- | --- |
+//! | `linear` | at most [`LINEAR_MAX`] rules, or what the cost model prefers | scan in rank order, stop at the first match |
+//! | `direct` | only exact `in_port` / `vlan_vid` (+ catch-alls) | one hash probe, precomputed answers ([`direct`]) |
+//! | `lpm` | one field by prefix, a common exact guard (e.g. `ip`), catch-alls | a poptrie walk ([`lpm`]) |
+//! | `tss` | general, few distinct masks (exact tables such as /32 routes) | one probe per mask, best mask first, early exit ([`tss`]) |
+//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear or TSS leaves ([`partition`]) |
+//!
+//! The general kinds work on packed keys ([`key`]): the fields a table
+//! uses are placed into a few `u64` words, extracted once per lookup into
+//! a stack array; rules are packed the same way, so matching and hashing
+//! never allocate.
+//!
+//! # Threads
+//!
+//! A `Classifier` is immutable after `build`, holds no interior
+//! mutability and no references (`Send + Sync`): the compiled pipeline
+//! shares one per table with all workers, read-only.
+#![deny(unsafe_code)]
+
+mod direct;
+mod key;
+mod linear;
+mod lpm;
+mod partition;
+mod tss;
+
+#[cfg(test)]
+mod tests;
+
+use crate::openflow::Match;
+use crate::pipeline::fields::Registers;
+use crate::wire::FlowKey;
+
+use key::{Groups, PackedRule};
+use partition::{Shape, Tree};
+
+pub use partition::LINEAR_MAX;
+
+/// One flow entry of a table, as the classifier sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule<'a> {
+    /// Returned by [`Classifier::lookup`]; also breaks priority ties (the
+    /// lowest id wins), so give ids in file order.
+    pub id: u32,
+    pub priority: u16,
+    pub r#match: &'a Match,
+}
+
+/// A classifier structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Linear,
+    Direct,
+    Lpm,
+    Tss,
+    Partitioned,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Linear,
+        Kind::Direct,
+        Kind::Lpm,
+        Kind::Tss,
+        Kind::Partitioned,
+    ];
+
+    /// The name shown by `/metrics` and `sluice check`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Linear => "linear",
+            Kind::Direct => "direct",
+            Kind::Lpm => "lpm",
+            Kind::Tss => "tss",
+            Kind::Partitioned => "partitioned",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// [`Classifier::build_as`] was asked for a kind that cannot hold the rules.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a {kind} classifier cannot hold these rules: {reason}")]
+pub struct NotApplicable {
+    pub kind: Kind,
+    pub reason: &'static str,
+}
+
+/// Size and shape of a built classifier (for `sluice check` and metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub rules: usize,
+    /// Hash tables of TSS leaves (0 for other kinds).
+    pub tuples: usize,
+    /// Split nodes (partitioned) or trie nodes (lpm).
+    pub nodes: usize,
+    /// Leaves of a partition tree.
+    pub leaves: usize,
+    /// Longest root-to-leaf path of a partition tree.
+    pub depth: u32,
+    /// Memory held by the lookup structure, approximately.
+    pub bytes: usize,
+}
+
+/// The lookup structure of one flow table. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    imp: Imp,
+    rules: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Imp {
+    Direct(direct::Direct),
+    Lpm(lpm::Lpm),
+    Tree { groups: Groups, tree: Tree },
+}
+
+/// The rank of a rule: higher wins; never 0.
+#[inline]
+fn rank(priority: u16, id: u32) -> u64 {
+    ((u64::from(priority) + 1) << 32) | u64::from(!id)
+}
+
+#[inline]
+fn rank_id(rank: u64) -> Option<u32> {
+    (rank != 0).then_some(!(rank as u32))
+}
+
+impl Classifier {
+    /// The structure that suits `rules` (see the module documentation).
+    pub fn build(rules: &[Rule]) -> Classifier {
+        let n = rules.len();
+        if n > LINEAR_MAX {
+            if let Ok(c) = Self::build_as(rules, Kind::Direct) {
+                return c;
+            }
+            if let Some(shape) = lpm::shape(rules.iter().map(|r| r.r#match)) {
+                // Exact-only tables are one hash probe in a TSS; prefixes
+                // of mixed lengths take the trie.
+                if !shape.all_exact {
+                    return Self::lpm(rules, &shape);
+                }
+            }
+        }
+        Self::tree(rules, Shape::Auto)
+    }
+
+    /// A classifier of the given kind, if that kind can hold `rules`.
+    /// `Linear`, `Tss` and `Partitioned` hold anything (`Partitioned`
+    /// splits as far as it can, to exercise the tree); `Direct` and `Lpm`
+    /// only the rule sets described in the module documentation.
+    pub fn build_as(rules: &[Rule], kind: Kind) -> Result<Classifier, NotApplicable> {
+        let matches = || rules.iter().map(|r| r.r#match);
+        match kind {
+            Kind::Linear => Ok(Self::tree(rules, Shape::Linear)),
+            Kind::Tss => Ok(Self::tree(rules, Shape::Tss)),
+            Kind::Partitioned => Ok(Self::tree(rules, Shape::SplitAlways)),
+            Kind::Direct => {
+                if !direct::eligible(matches()) {
+                    return Err(NotApplicable {
+                        kind,
+                        reason: "a rule matches more than exact in_port and vlan_vid",
+                    });
+                }
+                let d = direct::Direct::build(
+                    rules.iter().map(|r| (r.r#match, rank(r.priority, r.id))),
+                );
+                Ok(Classifier {
+                    imp: Imp::Direct(d),
+                    rules: rules.len(),
+                })
+            }
+            Kind::Lpm => match lpm::shape(matches()) {
+                Some(shape) => Ok(Self::lpm(rules, &shape)),
+                None => Err(NotApplicable {
+                    kind,
+                    reason: "the rules do not match one field by prefix under a common exact guard",
+                }),
+            },
+        }
+    }
+
+    fn lpm(rules: &[Rule], shape: &lpm::Shape) -> Classifier {
+        let l = lpm::Lpm::build(
+            shape,
+            rules.iter().map(|r| (r.r#match, rank(r.priority, r.id))),
+        );
+        Classifier {
+            imp: Imp::Lpm(l),
+            rules: rules.len(),
+        }
+    }
+
+    fn tree(rules: &[Rule], shape: Shape) -> Classifier {
+        let groups = Groups::of_matches(rules.iter().map(|r| r.r#match));
+        let mut ranges: Vec<(usize, u64)> = rules
+            .iter()
+            .flat_map(|r| r.r#match.fields().iter().flat_map(|f| key::ranges(f.field)))
+            .collect();
+        ranges.sort_unstable();
+        ranges.dedup();
+        let packed: Vec<PackedRule> = rules
+            .iter()
+            .filter_map(|r| {
+                Some(PackedRule {
+                    rank: rank(r.priority, r.id),
+                    key: key::pack(r.r#match)?,
+                })
+            })
+            .collect();
+        let tree = Tree::build(packed, &ranges, shape);
+        Classifier {
+            imp: Imp::Tree { groups, tree },
+            rules: rules.len(),
+        }
+    }
+
+    /// The id of the winning rule for this packet, if any rule matches.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey, regs: &Registers) -> Option<u32> {
+        rank_id(self.lookup_rank(key, regs))
+    }
+
+    #[inline]
+    fn lookup_rank(&self, key: &FlowKey, regs: &Registers) -> u64 {
+        match &self.imp {
+            Imp::Direct(d) => d.lookup(key),
+            Imp::Lpm(l) => l.lookup(key, regs),
+            Imp::Tree { groups, tree } => tree.lookup(&key::extract(key, regs, *groups)),
+        }
+    }
+
+    /// [`lookup`](Self::lookup) for each of `keys` with the registers of
+    /// the same index, into `out`; stops at the shortest of the three.
+    pub fn lookup_batch(&self, keys: &[FlowKey], regs: &[Registers], out: &mut [Option<u32>]) {
+        for ((k, r), o) in keys.iter().zip(regs).zip(out.iter_mut()) {
+            *o = self.lookup(k, r);
+        }
+    }
+
+    /// The kind's name ([`Kind::name`]).
+    pub fn kind(&self) -> &'static str {
+        match &self.imp {
+            Imp::Direct(_) => Kind::Direct.name(),
+            Imp::Lpm(_) => Kind::Lpm.name(),
+            Imp::Tree { tree, .. } => tree.kind(),
+        }
+    }
+
+    /// Number of rules given to `build`.
+    pub fn len(&self) -> usize {
+        self.rules
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules == 0
+    }
+
+    /// A human-readable outline of the structure (kind, sizes, and for a
+    /// partition tree its first nodes).
+    pub fn describe(&self) -> String {
+        let s = self.stats();
+        let head = format!("{} ({} rules, {} bytes)\n", self.kind(), s.rules, s.bytes);
+        match &self.imp {
+            Imp::Tree { tree, .. } => head + &tree.describe(),
+            _ => head,
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let rules = self.rules;
+        match &self.imp {
+            Imp::Direct(d) => Stats {
+                rules,
+                bytes: d.bytes(),
+                ..Stats::default()
+            },
+            Imp::Lpm(l) => Stats {
+                rules,
+                nodes: l.nodes(),
+                bytes: l.bytes(),
+                ..Stats::default()
+            },
+            Imp::Tree { tree, .. } => {
+                let s = tree.stats();
+                Stats {
+                    rules,
+                    tuples: s.tuples,
+                    nodes: s.splits,
+                    leaves: s.leaves,
+                    depth: s.depth,
+                    bytes: s.bytes,
+                }
+            }
+        }
+    }
+}
