@@ -255,10 +255,12 @@ impl Eal {
                 reason: "returned success but the thread has no lcore id".to_owned(),
             });
         };
-        if REGISTRATION
-            .try_with(|r| *r.borrow_mut() = Some(Registration))
-            .is_err()
-        {
+        // Only ever None -> Some here (a Some means the thread already has
+        // an lcore id), so no Registration drops under the lock.
+        let stored = REGISTRATION.try_with(|r| {
+            r.borrow_mut().get_or_insert(Registration);
+        });
+        if stored.is_err() {
             unregister();
             return Err(DpdkError::Call {
                 context: "rte_thread_register".to_owned(),

@@ -217,12 +217,17 @@ impl Port {
 
     /// Claims every usable port, in id order.
     pub fn all() -> Result<Vec<Port>, DpdkError> {
-        let mut lc = lifecycle();
-        lc.ensure_running()?;
-        port_ids()
-            .into_iter()
-            .map(|id| claim(&mut lc, id))
-            .collect()
+        let claims: Vec<Result<Port, DpdkError>> = {
+            let mut lc = lifecycle();
+            lc.ensure_running()?;
+            port_ids()
+                .into_iter()
+                .map(|id| claim(&mut lc, id))
+                .collect()
+        };
+        // Outside the lock: on error the ports claimed so far drop here, and
+        // dropping a port takes the lifecycle lock.
+        claims.into_iter().collect()
     }
 
     /// Names of every usable port, in id order (empty when EAL is not

@@ -463,6 +463,7 @@ fn cleanup_refuses_while_anything_is_alive_then_shuts_down() {
         "--no-telemetry",
         "--log-level=*:warning",
         "--vdev=net_null0",
+        "--vdev=net_null1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -480,6 +481,12 @@ fn cleanup_refuses_while_anything_is_alive_then_shuts_down() {
         assert!(matches!(e, DpdkError::Busy { .. }), "{e:?}");
         assert!(e.to_string().contains(what), "{e}");
     };
+
+    // Port::all fails whole when one port is taken, releasing the others.
+    let second = Port::by_name("net_null1").unwrap();
+    assert!(matches!(Port::all(), Err(DpdkError::PortInUse { .. })));
+    drop(second);
+    assert_eq!(Port::all().unwrap().len(), 2);
 
     let pool = Mempool::new("t-cleanup", 255, 0, DEFAULT_DATA_ROOM, SOCKET_ANY).unwrap();
     let port = started_port("net_null0", &pool, &small_cfg());
