@@ -33,9 +33,10 @@
 //!
 //! # Threads
 //! `Eal` stays on the thread that initialised it (EAL's main lcore); `Port`
-//! and `Mempool` handles may be shared with the admin thread. Workers own their queues, bursts and tx buffers, and should
-//! call [`Eal::register_thread`] first: an unregistered thread gets no
-//! mempool cache (measured 18% slower forwarding).
+//! and `Mempool` handles may be shared with the admin thread. Workers own
+//! their queues, bursts and tx buffers, and should call
+//! [`Eal::register_thread`] first: an unregistered thread gets no mempool
+//! cache (measured 18% slower forwarding).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]

@@ -881,6 +881,11 @@ impl TxQueue {
     /// Sends every packet of `burst` straight from its array (the fast
     /// path when a whole rx burst goes to one port); what the device
     /// refuses is freed and counted as dropped. `burst` is empty afterwards.
+    ///
+    /// [`TxResult::sent_bytes`] costs one `pkt_len` load per packet before
+    /// the send (the device owns the packets after it): nothing when the
+    /// caller ignores it (the compiler drops the loop), about 10% of a bare
+    /// net_null rx→tx loop otherwise, the same as in C.
     #[inline]
     pub fn tx_burst_all(&mut self, burst: &mut Burst) -> TxResult {
         let n = burst.len;
