@@ -36,4 +36,18 @@ impl Forwarding {
             _ => Verdict::Drop(DropReason::NoRoute),
         }
     }
+
+    /// Whether the decision reads packet headers. The static map does not:
+    /// the worker then skips parsing and validates only frame lengths.
+    #[inline(always)]
+    pub fn reads_headers(&self) -> bool {
+        false
+    }
+
+    /// The output for every packet from `in_port`, when the decision
+    /// depends on nothing else.
+    #[inline(always)]
+    pub fn port_route(&self, in_port: u16) -> Option<u16> {
+        self.out.get(in_port as usize).copied().flatten()
+    }
 }

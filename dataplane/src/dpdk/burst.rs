@@ -96,6 +96,42 @@ pub(super) unsafe fn transmit(
     result
 }
 
+/// [`transmit`] for a caller that knows the total `pkt_len` of
+/// `pkts[0..n]`: no pass over the mbufs unless the device refuses some.
+///
+/// # Safety
+/// As for [`transmit`].
+#[inline]
+pub(super) unsafe fn transmit_counted(
+    port: u16,
+    queue: u16,
+    pkts: *mut *mut sys::rte_mbuf,
+    n: usize,
+    bytes: u64,
+) -> TxResult {
+    if n == 0 {
+        return TxResult::default();
+    }
+    // SAFETY: guaranteed by the caller.
+    let sent = usize::from(unsafe { sys::sluice_eth_tx_burst(port, queue, pkts, n as u16) });
+    let mut result = TxResult {
+        sent: sent as u32,
+        sent_bytes: bytes,
+        dropped: 0,
+    };
+    if sent < n {
+        // SAFETY: the device did not take pkts[sent..n]: still ours, valid.
+        let unsent: u64 = (sent..n)
+            .map(|i| u64::from(unsafe { (**pkts.add(i)).pkt_len }))
+            .sum();
+        result.sent_bytes = bytes.saturating_sub(unsent);
+        result.dropped = (n - sent) as u32;
+        // SAFETY: as above.
+        unsafe { free_bulk(pkts.add(sent), n - sent) };
+    }
+    result
+}
+
 /// Up to [`BURST_SIZE`] received packets, owned.
 ///
 /// # Design

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dpdk_sys as sys;
 
-use super::burst::{transmit, Burst, TxResult, BURST_SIZE};
+use super::burst::{transmit, transmit_counted, Burst, TxResult, BURST_SIZE};
 use super::eal::lifecycle;
 use super::error::{c_chars_to_string, DpdkError};
 use super::mempool::Mempool;
@@ -894,6 +894,18 @@ impl TxQueue {
         // n ≤ 32; `&mut self` makes this thread the queue's only user, and
         // the port stays started while the handle lives.
         unsafe { transmit(self.port, self.queue, burst.pkts.as_mut_ptr(), n) }
+    }
+
+    /// [`tx_burst_all`](Self::tx_burst_all) for a caller that already
+    /// summed the burst's `pkt_len`s into `bytes` (the worker does, while
+    /// counting rx bytes): no second pass over the mbufs before the send;
+    /// only packets the device refuses are read (they are still ours).
+    #[inline]
+    pub fn tx_burst_all_counted(&mut self, burst: &mut Burst, bytes: u64) -> TxResult {
+        let n = burst.len;
+        burst.len = 0;
+        // SAFETY: as in `tx_burst_all`.
+        unsafe { transmit_counted(self.port, self.queue, burst.pkts.as_mut_ptr(), n, bytes) }
     }
 
     /// Port id.

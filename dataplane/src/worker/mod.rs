@@ -24,6 +24,15 @@ use crate::wire::{self, FlowKey};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// What classifying a burst found.
+struct Classified {
+    rx_bytes: u64,
+    malformed: u64,
+    no_route: u64,
+    /// Every packet of the burst has the same verdict (`verdicts[0]`).
+    uniform: bool,
+}
+
 /// One polled rx queue.
 pub struct RxSource {
     /// Port index in the config.
@@ -105,7 +114,7 @@ impl Worker {
         }
     }
 
-    /// Parses, decides and transmits one rx burst from port `in_port`.
+    /// Classifies and transmits one rx burst from port `in_port`.
     #[inline]
     fn process(
         &mut self,
@@ -115,9 +124,39 @@ impl Worker {
         verdicts: &mut [Verdict; BURST_SIZE],
     ) {
         let n = burst.len();
-        let mut rx_bytes = 0u64;
-        let mut malformed = 0u64;
-        let mut no_route = 0u64;
+        let Classified {
+            rx_bytes,
+            malformed,
+            no_route,
+            uniform,
+        } = if self.forwarding.reads_headers() {
+            self.classify_parsed(in_port, burst, keys, verdicts)
+        } else {
+            self.classify_by_port(in_port, burst, verdicts)
+        };
+        self.stats.rx_bursts[n].add(1);
+        let pc = &self.stats.ports[in_port as usize];
+        pc.rx_packets.add(n as u64);
+        pc.rx_bytes.add(rx_bytes);
+        if malformed != 0 {
+            self.stats.count_drop(DropReason::Malformed, malformed);
+        }
+        if no_route != 0 {
+            self.stats.count_drop(DropReason::NoRoute, no_route);
+        }
+        self.transmit(burst, verdicts, rx_bytes, uniform);
+    }
+
+    /// Full parse of every packet into its `FlowKey`, then the decision.
+    #[inline]
+    fn classify_parsed(
+        &self,
+        in_port: u16,
+        burst: &Burst,
+        keys: &mut [FlowKey; BURST_SIZE],
+        verdicts: &mut [Verdict; BURST_SIZE],
+    ) -> Classified {
+        let (mut rx_bytes, mut malformed, mut no_route) = (0u64, 0u64, 0u64);
         for (i, m) in burst.as_slice().iter().enumerate() {
             burst.prefetch(i + 1);
             let data = m.data();
@@ -134,29 +173,79 @@ impl Worker {
                 Verdict::Output(_) => {}
             }
         }
-        self.stats.rx_bursts[n].add(1);
-        let pc = &self.stats.ports[in_port as usize];
-        pc.rx_packets.add(n as u64);
-        pc.rx_bytes.add(rx_bytes);
-        if malformed != 0 {
-            self.stats.count_drop(DropReason::Malformed, malformed);
+        let n = burst.len();
+        let uniform = verdicts[1..n].iter().all(|v| *v == verdicts[0]);
+        Classified {
+            rx_bytes,
+            malformed,
+            no_route,
+            uniform,
         }
-        if no_route != 0 {
-            self.stats.count_drop(DropReason::NoRoute, no_route);
-        }
+    }
 
-        // Fast path: the whole burst goes to one port.
-        if let Verdict::Output(out) = verdicts[0] {
-            if verdicts[1..n].iter().all(|v| *v == verdicts[0]) {
-                let out = out as usize;
-                // Keep order with anything already buffered for that port.
-                if !self.txbuf[out].is_empty() {
-                    self.flush(out);
+    /// The decision depends on the input port alone: read only each
+    /// packet's length (a runt shorter than an Ethernet header, or a
+    /// chained mbuf, is malformed). The packet data is never touched.
+    #[inline]
+    fn classify_by_port(
+        &self,
+        in_port: u16,
+        burst: &Burst,
+        verdicts: &mut [Verdict; BURST_SIZE],
+    ) -> Classified {
+        let route = match self.forwarding.port_route(in_port) {
+            Some(out) => Verdict::Output(out),
+            None => Verdict::Drop(DropReason::NoRoute),
+        };
+        let (mut rx_bytes, mut malformed) = (0u64, 0u64);
+        for (i, m) in burst.as_slice().iter().enumerate() {
+            let len = m.len();
+            rx_bytes += len as u64;
+            let bad = len < wire::ethernet::HEADER_LEN || !m.is_contiguous();
+            malformed += bad as u64;
+            verdicts[i] = if bad {
+                Verdict::Drop(DropReason::Malformed)
+            } else {
+                route
+            };
+        }
+        let no_route = if route == Verdict::Drop(DropReason::NoRoute) {
+            burst.len() as u64 - malformed
+        } else {
+            0
+        };
+        Classified {
+            rx_bytes,
+            malformed,
+            no_route,
+            uniform: malformed == 0,
+        }
+    }
+
+    /// Sends every packet whose verdict is an output, frees the others.
+    #[inline]
+    fn transmit(
+        &mut self,
+        burst: &mut Burst,
+        verdicts: &[Verdict; BURST_SIZE],
+        bytes: u64,
+        uniform: bool,
+    ) {
+        // Fast path: the whole burst has one verdict.
+        if uniform {
+            match verdicts[0] {
+                Verdict::Output(out) => {
+                    let out = out as usize;
+                    // Keep order with anything already buffered for that port.
+                    if !self.txbuf[out].is_empty() {
+                        self.flush(out);
+                    }
+                    let r = self.tx[out].tx_burst_all_counted(burst, bytes);
+                    self.count_tx(out, r);
                 }
-                let r = self.tx[out].tx_burst_all(burst);
-                self.count_tx(out, r);
-                return;
+                Verdict::Drop(_) => burst.clear(),
             }
+            return;
         }
 
         let mut touched = 0u64;
