@@ -13,7 +13,7 @@ const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
 
 /// Test traffic: (frame, forwarded?) — every kind of frame the parser
-/// knows, jumbo frames, and malformed ones that must be dropped.
+/// knows, jumbo frames, inconsistent headers and runts.
 fn traffic() -> Vec<(Vec<u8>, bool)> {
     let ip = |a: [u8; 4]| u32::from_be_bytes(a);
     let v6 = |last: u16| 0x2001_0db8_0000_0000_0000_0000_0000_0000u128 | last as u128;
@@ -118,20 +118,19 @@ fn traffic() -> Vec<(Vec<u8>, bool)> {
             .payload(&vec![0xa5; 8900]),
         true,
     );
-    // Malformed: truncated IPv4 header, IPv4 total length past the frame,
-    // truncated TCP, a runt Ethernet frame.
-    let good = PacketBuilder::new()
-        .eth(B, A)
-        .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2]))
-        .tcp(1, 2)
-        .build()
-        .unwrap();
-    out.push((good[..14 + 12].to_vec(), false));
+    // Inconsistent L3/L4 headers: the static port map reads no header
+    // beyond Ethernet, so it forwards them untouched (an L2 patch); the
+    // OpenFlow pipeline parses them and drops them as malformed.
+    let good = PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2])).tcp(1, 2).build().unwrap();
+    out.push((good[..14 + 12].to_vec(), true));
     let mut long = good.clone();
     long[16] = 0x05; // total length 0x05xx > frame
-    out.push((long, false));
-    out.push((good[..14 + 20 + 10].to_vec(), false));
+    out.push((long, true));
+    out.push((good[..14 + 20 + 10].to_vec(), true));
+    // Runts shorter than an Ethernet header are malformed for everyone.
     out.push((good[..10].to_vec(), false));
+    out.push((good[..13].to_vec(), false));
+    out.push((Vec::new(), false));
     out
 }
 
