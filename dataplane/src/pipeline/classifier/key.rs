@@ -202,12 +202,110 @@ pub(crate) struct Packed {
     pub mask: Words,
 }
 
-/// A packed rule with its rank (see `super::rank`).
+/// A packed rule with its rank (see `super::rank`) and facts about its
+/// mask that the partition builder's cost model reads often.
 #[derive(Clone, Debug)]
 pub(crate) struct PackedRule {
     pub rank: u64,
     pub key: Packed,
+    /// [`mask_fp`] of the mask.
+    pub fp: u64,
+    /// Set bits of the mask.
+    pub bits: u32,
+    /// Bit `i` set when word `i` of the mask is not 0.
+    pub nonzero: u32,
 }
+
+impl PackedRule {
+    pub(crate) fn new(rank: u64, key: Packed) -> PackedRule {
+        let mut r = PackedRule {
+            rank,
+            key,
+            fp: 0,
+            bits: 0,
+            nonzero: 0,
+        };
+        for (i, &m) in r.key.mask.iter().enumerate() {
+            r.fp = r.fp.wrapping_add(word_fp(i, m));
+            r.bits += m.count_ones();
+            r.nonzero |= u32::from(m != 0) << i;
+        }
+        r
+    }
+
+    /// The rule with the bits `mask` of word `w` (which its mask has)
+    /// removed from its value and mask.
+    pub(crate) fn strip(&mut self, w: usize, mask: u64) {
+        let old = self.key.mask[w];
+        let new = old & !mask;
+        self.key.mask[w] = new;
+        self.key.value[w] &= !mask;
+        self.fp = self
+            .fp
+            .wrapping_sub(word_fp(w, old))
+            .wrapping_add(word_fp(w, new));
+        self.bits -= (old & mask).count_ones();
+        if new == 0 {
+            self.nonzero &= !(1 << w);
+        }
+    }
+}
+
+/// A fingerprint of mask word `m` at index `i`; a mask's fingerprint is the
+/// wrapping sum over its words, so removing bits updates it in O(1). Only
+/// the cost model and build-time dedupe hints use it (never matching).
+pub(crate) fn word_fp(i: usize, m: u64) -> u64 {
+    if m == 0 {
+        0
+    } else {
+        finish(mix(HASH_SEED ^ (i as u64 + 1), m))
+    }
+}
+
+/// A fast deterministic hasher for build-time maps (multiply-xorshift;
+/// the keys are rule values, not traffic).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        finish(self.0)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = mix(self.0, u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.0 = mix(self.0, u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = mix(self.0, i);
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.0 = mix(self.0, u64::from(i));
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.0 = mix(self.0, u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.0 = mix(self.0, i as u64);
+    }
+}
+
+/// Build-time hash map and set with [`FastHasher`].
+pub(crate) type FastMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+pub(crate) type FastSet<K> =
+    std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
 
 /// Multiply-xorshift over the words (fast, not cryptographic; keys come
 /// from packets, so the table's load factor, not the hash, bounds probes).
@@ -316,6 +414,22 @@ impl KeyMap {
                 .zip(words.iter().zip(mask))
                 .all(|(&x, (&w, &m))| x == k[w as usize] & m)
             {
+                return v;
+            }
+            i = (i + 1) & self.slot_mask;
+        }
+    }
+
+    /// The value of an `N`-word key (`N` must be the map's width), or 0.
+    #[inline]
+    pub(crate) fn get_n<const N: usize>(&self, key: &[u64; N]) -> u64 {
+        let mut i = finish(key.iter().fold(HASH_SEED, |h, &w| mix(h, w))) as usize & self.slot_mask;
+        loop {
+            let Some(s) = self.table.get(i * (N + 1)..(i + 1) * (N + 1)) else {
+                return 0;
+            };
+            let v = s[N];
+            if v == 0 || s[..N] == key[..] {
                 return v;
             }
             i = (i + 1) & self.slot_mask;

@@ -23,21 +23,26 @@
 //!
 //! Threads: built by the compiler, then read-only.
 
-use std::collections::{HashMap, HashSet};
-
-use super::key::{hash_words, KeyMap, PackedRule, Words, WORDS};
+use super::key::{word_fp, FastMap, FastSet, KeyMap, PackedRule, Words, WORDS};
 use super::{linear, tss};
 
-/// Cost model units (roughly nanoseconds on one 2.6 GHz core).
-const COST_LINEAR_RULE: f64 = 1.5;
-const COST_TUPLE: f64 = 7.0;
-const COST_SPLIT: f64 = 6.0;
+/// Cost model, in instructions (measured with cachegrind on the R2 tables
+/// and on synthetic ones): visiting a leaf, a linear rule and each word it
+/// compares, a TSS probe and each folded key word it hashes, a split.
+const COST_LEAF: f64 = 30.0;
+const COST_RULE: f64 = 4.0;
+const COST_RULE_WORD: f64 = 3.0;
+const COST_TUPLE: f64 = 40.0;
+const COST_TUPLE_WORD: f64 = 20.0;
+const COST_SPLIT: f64 = 50.0;
 /// A split must cost at most this fraction of the best leaf.
 const SPLIT_GAIN: f64 = 0.75;
 const MAX_DEPTH: u32 = 8;
 /// Candidate bit ranges must cover at least this share of a node's rules.
 const MIN_COVER_DIV: usize = 16;
 const MAX_CANDIDATES: usize = 32;
+/// Distinct masks per bit range considered for candidates.
+const MAX_MASKS: usize = 48;
 const NONE: u32 = u32::MAX;
 
 /// How the tree is built.
@@ -225,10 +230,15 @@ impl Tree {
     ) -> u32 {
         let max_rank = rules.iter().map(|r| r.rank).max().unwrap_or(0);
         let n = rules.len();
-        let tuples = count_tuples(&rules);
-        let leaf_cost = leaf_cost(n, tuples);
+        let summary = Summary::of(&rules);
+        let leaf_cost = summary.leaf();
         let split = match shape {
-            Shape::Auto if n > LINEAR_MAX && leaf_cost > 2.0 * COST_TUPLE && depth < MAX_DEPTH => {
+            // No split can cost less than one probe and one small leaf.
+            Shape::Auto
+                if n > LINEAR_MAX
+                    && depth < MAX_DEPTH
+                    && SPLIT_GAIN * leaf_cost > COST_SPLIT + COST_LEAF + COST_RULE =>
+            {
                 best_split(&rules, ranges).filter(|s| s.cost < SPLIT_GAIN * leaf_cost)
             }
             Shape::SplitAlways if n > 4 && depth < MAX_DEPTH => best_split(&rules, ranges),
@@ -247,7 +257,7 @@ impl Tree {
                 Shape::Linear => true,
                 Shape::Tss => false,
                 Shape::SplitAlways => n <= 4,
-                Shape::Auto => n <= LINEAR_MAX || linear_cost(n) <= tss_cost(tuples),
+                Shape::Auto => n <= LINEAR_MAX || summary.linear() <= summary.tss(),
             };
             if linear {
                 let words = linear::used_words(&rules);
@@ -265,13 +275,12 @@ impl Tree {
             return self.push(node);
         };
         let (word, mask) = (split.word, split.mask);
-        let mut groups: HashMap<u64, Vec<PackedRule>> = HashMap::new();
+        let mut groups: FastMap<u64, Vec<PackedRule>> = FastMap::default();
         let mut wild = Vec::new();
         for mut r in rules {
             if r.key.mask[word] & mask == mask {
                 let v = r.key.value[word] & mask;
-                r.key.mask[word] &= !mask;
-                r.key.value[word] &= !mask;
+                r.strip(word, mask);
                 groups.entry(v).or_default().push(r);
             } else {
                 wild.push(r);
@@ -299,58 +308,65 @@ impl Tree {
     }
 
     /// The rank of the best rule matching the packed key `k`, or 0.
+    ///
+    /// Iterative: a split continues into its value child and remembers
+    /// its wildcard child (at most one per level, so `MAX_DEPTH + 1`
+    /// slots suffice), visiting first whichever can rank higher.
     #[inline]
     pub(crate) fn lookup(&self, k: &Words) -> u64 {
         let mut best = 0;
-        self.search(self.root, k, &mut best);
-        best
-    }
-
-    fn search(&self, i: u32, k: &Words, best: &mut u64) {
-        let Some(n) = self.nodes.get(i as usize) else {
-            return;
-        };
-        if n.max_rank <= *best {
-            return;
-        }
-        match n.kind {
-            Kind::Linear => linear::search(
-                &self.lin,
-                n.a as usize,
-                n.b as usize,
-                &n.words[..n.nwords as usize],
-                k,
-                best,
-            ),
-            Kind::Tss => {
-                if let Some(t) = self.tuples.get(n.a as usize..(n.a + n.b) as usize) {
-                    tss::search(t, k, best);
-                }
-            }
-            Kind::Split => {
-                let Some(sp) = self.splits.get(n.a as usize) else {
-                    return;
-                };
-                let c = sp.children.get1(k[n.words[0] as usize] & sp.mask);
-                let wild = n.b;
-                if c == 0 {
-                    if wild != NONE {
-                        self.search(wild, k, best);
+        let mut pending = [NONE; MAX_DEPTH as usize + 1];
+        let mut top = 0;
+        let mut i = self.root;
+        loop {
+            if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
+                match n.kind {
+                    Kind::Linear => {
+                        let words = &n.words[..n.nwords as usize];
+                        linear::search(&self.lin, n.a as usize, n.b as usize, words, k, &mut best);
                     }
-                    return;
-                }
-                let c = (c - 1) as u32;
-                let rank = |i: u32| self.nodes.get(i as usize).map_or(0, |n| n.max_rank);
-                if wild != NONE && rank(wild) > rank(c) {
-                    self.search(wild, k, best);
-                    self.search(c, k, best);
-                } else {
-                    self.search(c, k, best);
-                    if wild != NONE {
-                        self.search(wild, k, best);
+                    Kind::Tss => {
+                        if let Some(t) = self.tuples.get(n.a as usize..(n.a + n.b) as usize) {
+                            tss::search(t, k, &mut best);
+                        }
+                    }
+                    Kind::Split => {
+                        let c = self
+                            .splits
+                            .get(n.a as usize)
+                            .map_or(0, |sp| sp.children.get1(k[n.words[0] as usize] & sp.mask));
+                        let (wild, child) = (n.b, (c as u32).wrapping_sub(1));
+                        let next = match (c != 0, wild != NONE) {
+                            (true, true) => {
+                                let rank =
+                                    |i: u32| self.nodes.get(i as usize).map_or(0, |n| n.max_rank);
+                                let (first, later) = if rank(wild) > rank(child) {
+                                    (wild, child)
+                                } else {
+                                    (child, wild)
+                                };
+                                if let Some(slot) = pending.get_mut(top) {
+                                    *slot = later;
+                                    top += 1;
+                                }
+                                first
+                            }
+                            (true, false) => child,
+                            (false, true) => wild,
+                            (false, false) => NONE,
+                        };
+                        if next != NONE {
+                            i = next;
+                            continue;
+                        }
                     }
                 }
             }
+            if top == 0 {
+                return best;
+            }
+            top -= 1;
+            i = pending[top];
         }
     }
 }
@@ -360,18 +376,26 @@ fn best_split(rules: &[PackedRule], ranges: &[(usize, u64)]) -> Option<Split> {
     let n = rules.len();
     let mut candidates: Vec<(usize, u64, usize)> = Vec::new();
     for &(w, range) in ranges {
-        let mut masks: HashMap<u64, usize> = HashMap::new();
+        let mut masks: FastMap<u64, usize> = FastMap::default();
         for r in rules {
             let m = r.key.mask[w] & range;
             if m != 0 {
                 *masks.entry(m).or_default() += 1;
             }
         }
-        // A candidate M covers the rules whose mask includes it.
-        for &m in masks.keys() {
-            let cover: usize = masks
+        // A candidate M covers the rules whose mask includes it: each
+        // frequent mask, and the bits all of them share (e.g. the shortest
+        // prefix, so that rules with longer prefixes or port blocks split
+        // by their common top bits).
+        let mut frequent: Vec<(u64, usize)> = masks.into_iter().collect();
+        frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        frequent.truncate(MAX_MASKS);
+        let common = frequent.iter().fold(u64::MAX, |acc, &(m, _)| acc & m);
+        let extra = (common != 0 && frequent.iter().all(|&(m, _)| m != common)).then_some(common);
+        for m in frequent.iter().map(|&(m, _)| m).chain(extra) {
+            let cover: usize = frequent
                 .iter()
-                .filter(|(&o, _)| o & m == m)
+                .filter(|(o, _)| o & m == m)
                 .map(|(_, c)| c)
                 .sum();
             if cover * MIN_COVER_DIV >= n && cover >= 2 {
@@ -398,60 +422,92 @@ struct Split {
     cost: f64,
 }
 
-fn linear_cost(n: usize) -> f64 {
-    n as f64 * COST_LINEAR_RULE
+/// What the cost model needs to know about a rule set.
+#[derive(Clone, Copy, Default)]
+struct Summary {
+    rules: usize,
+    /// Words some mask uses (bit set), which a linear leaf stores.
+    words: u32,
+    /// Sum of the probe costs of the distinct masks.
+    probes: f64,
 }
 
-fn tss_cost(tuples: usize) -> f64 {
-    tuples as f64 * COST_TUPLE
-}
-
-fn leaf_cost(n: usize, tuples: usize) -> f64 {
-    if n <= LINEAR_MAX {
-        linear_cost(n)
-    } else {
-        linear_cost(n).min(tss_cost(tuples))
+impl Summary {
+    fn of(rules: &[PackedRule]) -> Summary {
+        let mut s = Summary::default();
+        let mut seen = FastSet::default();
+        for r in rules {
+            s.add(r.bits, r.nonzero, seen.insert(r.fp));
+        }
+        s
     }
-}
 
-fn count_tuples(rules: &[PackedRule]) -> usize {
-    rules
-        .iter()
-        .map(|r| hash_words(&r.key.mask))
-        .collect::<HashSet<_>>()
-        .len()
+    /// Add a rule whose mask has `bits` set bits in the words `nonzero`;
+    /// `new_mask`: no earlier rule had the same mask.
+    fn add(&mut self, bits: u32, nonzero: u32, new_mask: bool) {
+        self.rules += 1;
+        self.words |= nonzero;
+        if new_mask {
+            self.probes += COST_TUPLE + COST_TUPLE_WORD * f64::from(bits.div_ceil(64));
+        }
+    }
+
+    fn linear(&self) -> f64 {
+        COST_LEAF
+            + self.rules as f64 * (COST_RULE + COST_RULE_WORD * f64::from(self.words.count_ones()))
+    }
+
+    fn tss(&self) -> f64 {
+        COST_LEAF + self.probes
+    }
+
+    /// The cheaper leaf (always linear for a few rules).
+    fn leaf(&self) -> f64 {
+        if self.rules == 0 {
+            0.0
+        } else if self.rules <= LINEAR_MAX {
+            self.linear()
+        } else {
+            self.linear().min(self.tss())
+        }
+    }
 }
 
 /// Worst-case cost of splitting on `key[word] & mask`, or `None` when the
 /// split would not separate anything (fewer than two values).
 fn split_cost(rules: &[PackedRule], word: usize, mask: u64) -> Option<f64> {
-    // Per value: rule count and the distinct (stripped) masks.
-    let mut groups: HashMap<u64, (usize, HashSet<u64>)> = HashMap::new();
-    let mut wild_n = 0;
-    let mut wild_masks = HashSet::new();
+    let mut groups: FastMap<u64, Summary> = FastMap::default();
+    let mut wild = Summary::default();
+    // (value, mask fingerprint) pairs seen, to count each group's masks
+    // once (the wildcard group uses value `u64::MAX`: a collision with a
+    // real value only blurs the estimate).
+    let mut seen: FastSet<(u64, u64)> = FastSet::default();
     for r in rules {
-        if r.key.mask[word] & mask == mask {
-            let mut stripped = r.key.mask;
-            stripped[word] &= !mask;
-            let g = groups.entry(r.key.value[word] & mask).or_default();
-            g.0 += 1;
-            g.1.insert(hash_words(&stripped));
+        let old = r.key.mask[word];
+        if old & mask == mask {
+            let left = old & !mask;
+            let fp =
+                r.fp.wrapping_sub(word_fp(word, old))
+                    .wrapping_add(word_fp(word, left));
+            let nonzero = if left == 0 {
+                r.nonzero & !(1 << word)
+            } else {
+                r.nonzero
+            };
+            let v = r.key.value[word] & mask;
+            let new = seen.insert((v, fp));
+            groups
+                .entry(v)
+                .or_default()
+                .add(r.bits - mask.count_ones(), nonzero, new);
         } else {
-            wild_n += 1;
-            wild_masks.insert(hash_words(&r.key.mask));
+            let new = seen.insert((u64::MAX, r.fp));
+            wild.add(r.bits, r.nonzero, new);
         }
     }
     if groups.len() < 2 {
         return None;
     }
-    let worst = groups
-        .values()
-        .map(|(n, m)| leaf_cost(*n, m.len()))
-        .fold(0.0, f64::max);
-    let wild = if wild_n == 0 {
-        0.0
-    } else {
-        leaf_cost(wild_n, wild_masks.len())
-    };
-    Some(COST_SPLIT + worst + wild)
+    let worst = groups.values().map(Summary::leaf).fold(0.0, f64::max);
+    Some(COST_SPLIT + worst + wild.leaf())
 }
