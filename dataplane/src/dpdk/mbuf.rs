@@ -253,3 +253,33 @@ pub(super) fn prefetch0(p: *const u8) {
         unsafe { sys::sluice_prefetch0(p.cast()) }
     }
 }
+
+/// The OpenFlow action executor works on mbufs in place: pushes grow into
+/// the headroom, pops give bytes back to it (first segment only; the
+/// worker drops chained mbufs before the pipeline sees them).
+impl crate::pipeline::PacketBuf for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        Mbuf::data(self)
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        Mbuf::data_mut(self)
+    }
+
+    #[inline]
+    fn headroom(&self) -> usize {
+        usize::from(Mbuf::headroom(self))
+    }
+
+    #[inline]
+    fn prepend(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| Mbuf::prepend(self, n).is_some())
+    }
+
+    #[inline]
+    fn adj(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| Mbuf::adj(self, n))
+    }
+}

@@ -542,3 +542,48 @@ fn cleanup_refuses_while_anything_is_alive_then_shuts_down() {
 fn lifecycle_registered() -> usize {
     super::eal::lifecycle().registered_threads
 }
+
+#[test]
+fn mbuf_runs_the_action_executor_like_a_vec() {
+    use crate::openflow::{Action, Field};
+    use crate::pipeline::{execute, PacketBuf, Registers, VecPacket};
+    use crate::wire::{self, build::PacketBuilder, FlowKey};
+
+    let pool = new_pool("t-exec", 63);
+    let frame = PacketBuilder::new()
+        .eth([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .vlan(10, 1)
+        .ipv4(0x0a00_0001, 0x0a00_0002)
+        .udp(1, 2)
+        .pad60()
+        .build()
+        .unwrap();
+    let actions = [
+        Action::PushVlan(0x88a8),
+        Action::set_field(Field::VlanVid, 0x1000 | 77),
+        Action::set_field(Field::Ipv4Dst, 0x0a01_0203),
+        Action::DecNwTtl,
+        Action::PushMpls(0x8847),
+        Action::PopMpls(0x0800),
+        Action::PopVlan,
+    ];
+    let mut m = Mbuf::from_slice(&pool, &frame).expect("mbuf");
+    let mut v = VecPacket::new(&frame);
+    let mut km = FlowKey::default();
+    wire::parse(&frame, 1, &mut km).unwrap();
+    let mut kv = km;
+    let (mut rm, mut rv) = (Registers::default(), Registers::default());
+    for a in &actions {
+        let got_m = execute(a, &mut m, &mut km, &mut rm);
+        let got_v = execute(a, &mut v, &mut kv, &mut rv);
+        assert_eq!(format!("{got_m:?}"), format!("{got_v:?}"), "{a:?}");
+        assert_eq!(PacketBuf::data(&m), PacketBuf::data(&v), "after {a:?}");
+        assert_eq!(km, kv, "after {a:?}");
+    }
+    assert_eq!(m.pkt_len() as usize, m.len());
+    // Growing past the headroom fails without changing the frame.
+    let before = m.data().to_vec();
+    let room = usize::from(m.headroom());
+    assert!(!PacketBuf::prepend(&mut m, room + 1));
+    assert_eq!(m.data(), &before[..]);
+}
