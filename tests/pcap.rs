@@ -121,7 +121,12 @@ fn traffic() -> Vec<(Vec<u8>, bool)> {
     // Inconsistent L3/L4 headers: the static port map reads no header
     // beyond Ethernet, so it forwards them untouched (an L2 patch); the
     // OpenFlow pipeline parses them and drops them as malformed.
-    let good = PacketBuilder::new().eth(B, A).ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2])).tcp(1, 2).build().unwrap();
+    let good = PacketBuilder::new()
+        .eth(B, A)
+        .ipv4(ip([10, 0, 0, 1]), ip([10, 0, 0, 2]))
+        .tcp(1, 2)
+        .build()
+        .unwrap();
     out.push((good[..14 + 12].to_vec(), true));
     let mut long = good.clone();
     long[16] = 0x05; // total length 0x05xx > frame
