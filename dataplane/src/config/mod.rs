@@ -13,8 +13,10 @@
 //! plain data, shared read-only.
 
 mod device;
+pub mod tenant;
 
 pub use device::{Device, DeviceKind};
+pub use tenant::{IpPrefix, MatchKind, TenantConfig, TenantMatch};
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -110,6 +112,9 @@ struct RawConfig {
     ports: Vec<RawPort>,
     #[serde(default, rename = "forward")]
     forwards: Vec<RawForward>,
+    // -- [[tenant]] (config/tenant.rs) --
+    #[serde(default, rename = "tenant")]
+    tenants: Vec<tenant::RawTenant>,
 }
 
 #[derive(Deserialize, Default)]
@@ -185,6 +190,8 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     /// `forward[in_port_index] = Some(out_port_index)`.
     pub forward: Vec<Option<usize>>,
+    /// `[[tenant]]` rate limits, in config order (see [`tenant`]).
+    pub tenants: Vec<TenantConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -636,6 +643,10 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         forward[i] = Some(o);
     }
 
+    // -- [[tenant]] (config/tenant.rs) --
+    let tenants =
+        tenant::validate_tenants(&raw.tenants, map, &|n| names.get(n).copied(), ports.len())?;
+
     Ok(Config {
         source: map.file.to_string(),
         eal: EalConfig {
@@ -657,6 +668,7 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         workers,
         ports,
         forward,
+        tenants,
     })
 }
 
