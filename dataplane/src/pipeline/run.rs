@@ -1,0 +1,790 @@
+//! The per-packet entry point of the compiled pipeline:
+//! [`CompiledPipeline::process`].
+//!
+//! # Design
+//!
+//! What: one packet through the compiled tables, with the reference
+//! interpreter's semantics, no allocation, no lock, no formatting. The
+//! caller (a worker) owns the packet buffer, its parsed [`FlowKey`] and
+//! the [`Registers`]; everything the pipeline emits besides the packet
+//! itself goes through a [`Sink`].
+//!
+//! How, zero copy: the latest output is remembered as *pending* instead of
+//! copied. Before anything could change the packet (a header action, a
+//! meter's DSCP remark) and before any other output or packet-in, the
+//! pending output is flushed through [`Sink::copy_out`]; at the end a
+//! pending output becomes [`Verdict::Output`] and the packet itself is
+//! sent. The common case — one output at the end — copies nothing. ALL,
+//! FLOOD and several outputs make copies.
+//!
+//! Groups: every bucket acts on its own copy of the packet, lazily: a
+//! bucket starts on the packet it came from, read-only, and asks the sink
+//! for a writable copy ([`Sink::clone_packet`]) only when it first
+//! rewrites a header; a copy with a pending output at the bucket's end
+//! goes out as itself ([`Sink::send`]). When nothing happens to the packet
+//! after a group (a group in the action set, or at the end of an entry's
+//! apply actions with the pipeline ending there), the group's last bucket
+//! works on the packet itself. The invariant that makes one pending slot
+//! enough: a pending output always belongs to the buffer the running
+//! bucket (or the packet) works on; a bucket flushes it before making its
+//! own copy, and a copy's own pending output leaves with the copy.
+//!
+//! Drops: every drop (the packet's, or a bucket copy's) is counted in
+//! [`PipelineCounters::drops`] and reported to [`Sink::dropped`]; the
+//! verdict is [`Verdict::Drop`] only when the packet produced nothing at
+//! all — with the first cause, or [`DropCause::NoOutput`], exactly the
+//! reference's [`Outcome::dropped`].
+//!
+//! Threads: `process` takes `&self`; any number of workers run it at once
+//! on the same pipeline, each with its own counters.
+
+use super::compile::CompiledPipeline;
+use super::counters::PipelineCounters;
+use super::env::{Env, MeterVerdict};
+use super::exec;
+use super::fields::Registers;
+use super::groups;
+use super::outcome::{DropCause, Egress, Outcome, PacketIn, PacketInReason};
+use super::packet::{PacketBuf, VecPacket};
+use super::program::{
+    flag, slot_field, Op, COMBINED, GROUP_SLOT, NONE, OUTPUT_SLOT, PARTIAL, SLOTS,
+};
+use super::reference::MAX_GROUP_DEPTH;
+use crate::openflow::{Action, Field, GroupType, OFPCML_NO_BUFFER};
+use crate::wire::{self, FlowKey};
+
+/// What the worker does with the packet after [`CompiledPipeline::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send this packet (no copy) out of the port at index `port` of the
+    /// pipeline's port list, on `queue` if `set_queue` chose one.
+    Output { port: u32, queue: Option<u32> },
+    /// Everything went through the sink: free the packet.
+    Consumed,
+    /// Nothing came out: free the packet. The cause is already counted in
+    /// [`PipelineCounters::drops`].
+    Drop(DropCause),
+}
+
+/// A packet-in's metadata (OF1.3 `ofp_packet_in`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketInInfo {
+    pub reason: PacketInReason,
+    /// Table and cookie of the entry that sent it.
+    pub table_id: u8,
+    pub cookie: u64,
+    /// Ingress port (OpenFlow number).
+    pub in_port: u32,
+    pub metadata: u64,
+    pub tunnel_id: u64,
+    /// Length of the whole packet.
+    pub total_len: usize,
+    /// Bytes of it to send (`max_len` applied).
+    pub len: usize,
+}
+
+/// Where the pipeline sends what is not the packet itself. The worker
+/// implements it over mbufs (copies from its mempool, a punt ring for
+/// packet-ins); [`CollectSink`] collects into vectors.
+pub trait Sink<P> {
+    /// Send a copy of `pkt` (as it is now) out of port index `port`.
+    fn copy_out(&mut self, port: u32, queue: Option<u32>, pkt: &P);
+
+    /// Send `pkt` itself, a copy made by [`clone_packet`](Self::clone_packet)
+    /// for a group bucket.
+    fn send(&mut self, port: u32, queue: Option<u32>, pkt: P) {
+        self.copy_out(port, queue, &pkt);
+    }
+
+    /// A packet-in: the first `info.len` bytes of `pkt` to the punt path.
+    fn packet_in(&mut self, info: &PacketInInfo, pkt: &P);
+
+    /// A writable copy of `pkt` for a group bucket that rewrites it; `None`
+    /// when there is no buffer (the bucket is skipped and counted in
+    /// [`PipelineCounters::copy_failures`]).
+    fn clone_packet(&mut self, pkt: &P) -> Option<P>;
+
+    /// The packet or a bucket copy was dropped (already counted).
+    #[inline(always)]
+    fn dropped(&mut self, _cause: DropCause) {}
+}
+
+/// Why processing of a packet (or bucket copy) stops early.
+enum Stop {
+    Drop(DropCause),
+    /// The sink had no buffer for a bucket's copy.
+    NoBuffer,
+}
+
+impl From<exec::Fault> for Stop {
+    fn from(f: exec::Fault) -> Self {
+        Stop::Drop(f.into())
+    }
+}
+
+/// The buffer a flight works on.
+enum Buf<'b, P> {
+    /// The packet itself, or the buffer of the flight a last bucket took
+    /// over: writable.
+    Borrowed(&'b mut P),
+    /// A bucket's own copy.
+    Own(P),
+    /// The buffer the bucket came from, read-only until the bucket writes.
+    Shared(&'b P),
+}
+
+impl<P> Buf<'_, P> {
+    #[inline(always)]
+    fn get(&self) -> &P {
+        match self {
+            Buf::Borrowed(p) => p,
+            Buf::Own(p) => p,
+            Buf::Shared(p) => p,
+        }
+    }
+
+    /// The same buffer for a bucket that takes the flight over.
+    fn take_over(&mut self) -> Buf<'_, P> {
+        match self {
+            Buf::Borrowed(p) => Buf::Borrowed(p),
+            Buf::Own(p) => Buf::Borrowed(p),
+            Buf::Shared(p) => Buf::Shared(p),
+        }
+    }
+}
+
+/// The packet, or one group bucket's copy of it, in flight.
+struct Flight<'b, P> {
+    buf: Buf<'b, P>,
+    key: &'b mut FlowKey,
+    regs: &'b mut Registers,
+    queue: Option<u32>,
+}
+
+/// The state of one `process` call.
+struct Run<'r, 'e, 'a, S> {
+    sink: &'r mut S,
+    env: &'e mut Env<'a>,
+    counters: &'r PipelineCounters,
+    /// An output of the current buffer not yet sent: (port index, queue).
+    pending: Option<(u32, Option<u32>)>,
+    /// Something went out (an output or a packet-in).
+    emitted: bool,
+    first_drop: Option<DropCause>,
+    in_port: u32,
+    /// Table, cookie and packet-in reason of the last entry matched.
+    table: u8,
+    cookie: u64,
+    reason: PacketInReason,
+    /// Groups running one inside the other.
+    chain: u8,
+}
+
+impl<S> Run<'_, '_, '_, S> {
+    #[inline]
+    fn drop<P>(&mut self, cause: DropCause)
+    where
+        S: Sink<P>,
+    {
+        if let Some(c) = self.counters.drops.get(cause.index()) {
+            c.add(1);
+        }
+        if self.first_drop.is_none() {
+            self.first_drop = Some(cause);
+        }
+        self.sink.dropped(cause);
+    }
+
+    fn stop<P>(&mut self, stop: Stop)
+    where
+        S: Sink<P>,
+    {
+        match stop {
+            Stop::Drop(cause) => self.drop::<P>(cause),
+            Stop::NoBuffer => self.counters.copy_failures.add(1),
+        }
+    }
+
+    #[inline(always)]
+    fn flush<P>(&mut self, pkt: &P)
+    where
+        S: Sink<P>,
+    {
+        if let Some((port, queue)) = self.pending.take() {
+            self.sink.copy_out(port, queue, pkt);
+        }
+    }
+
+    #[inline]
+    fn output<P>(&mut self, pkt: &P, port: u32, queue: Option<u32>)
+    where
+        S: Sink<P>,
+    {
+        self.flush(pkt);
+        self.pending = Some((port, queue));
+        self.emitted = true;
+    }
+
+    fn packet_in<P: PacketBuf>(&mut self, fl: &Flight<'_, P>, max_len: u16)
+    where
+        S: Sink<P>,
+    {
+        let pkt = fl.buf.get();
+        self.flush(pkt);
+        let total_len = pkt.len();
+        let len = if max_len == OFPCML_NO_BUFFER {
+            total_len
+        } else {
+            total_len.min(usize::from(max_len))
+        };
+        let info = PacketInInfo {
+            reason: self.reason,
+            table_id: self.table,
+            cookie: self.cookie,
+            in_port: self.in_port,
+            metadata: fl.regs.metadata,
+            tunnel_id: fl.regs.tunnel_id,
+            total_len,
+            len,
+        };
+        self.sink.packet_in(&info, pkt);
+        self.emitted = true;
+    }
+}
+
+impl<'b, P: PacketBuf> Flight<'b, P> {
+    /// The packet, writable: flushes a pending output first and makes the
+    /// bucket's own copy if it has none yet.
+    #[inline]
+    fn writable<S: Sink<P>>(
+        &mut self,
+        run: &mut Run<'_, '_, '_, S>,
+    ) -> Result<(&mut P, &mut FlowKey, &mut Registers), Stop> {
+        run.flush(self.buf.get());
+        if let Buf::Shared(p) = self.buf {
+            match run.sink.clone_packet(p) {
+                Some(copy) => self.buf = Buf::Own(copy),
+                None => return Err(Stop::NoBuffer),
+            }
+        }
+        match &mut self.buf {
+            Buf::Borrowed(p) => Ok((&mut **p, &mut *self.key, &mut *self.regs)),
+            Buf::Own(p) => Ok((p, &mut *self.key, &mut *self.regs)),
+            Buf::Shared(_) => Err(Stop::NoBuffer),
+        }
+    }
+
+    /// A bucket flight is over: its own copy leaves with its pending
+    /// output, or is freed.
+    fn finish<S: Sink<P>>(self, run: &mut Run<'_, '_, '_, S>) {
+        if let Buf::Own(p) = self.buf {
+            if let Some((port, queue)) = run.pending.take() {
+                run.sink.send(port, queue, p);
+            }
+        }
+    }
+}
+
+impl CompiledPipeline {
+    /// Sends one packet through the pipeline (see the module docs).
+    ///
+    /// `key` must be `pkt` parsed by [`wire::parse`] (with `in_port` the
+    /// OpenFlow number of the ingress port); a packet that does not parse
+    /// is the caller's drop. `regs` holds the initial tunnel id (metadata
+    /// 0). On return `key` and `regs` describe the packet as the pipeline
+    /// left it. `counters` must come from this pipeline's
+    /// [`new_counters`](Self::new_counters) (others are not counted into).
+    #[inline]
+    pub fn process<P: PacketBuf, S: Sink<P>>(
+        &self,
+        pkt: &mut P,
+        key: &mut FlowKey,
+        regs: &mut Registers,
+        env: &mut Env<'_>,
+        sink: &mut S,
+        counters: &PipelineCounters,
+    ) -> Verdict {
+        let mut run = Run {
+            sink,
+            env,
+            counters,
+            pending: None,
+            emitted: false,
+            first_drop: None,
+            in_port: key.in_port,
+            table: 0,
+            cookie: 0,
+            reason: PacketInReason::Action,
+            chain: 0,
+        };
+        let mut fl = Flight {
+            buf: Buf::Borrowed(pkt),
+            key,
+            regs,
+            queue: None,
+        };
+        self.pipeline(&mut fl, &mut run);
+        if let Some((port, queue)) = run.pending {
+            Verdict::Output { port, queue }
+        } else if run.emitted {
+            Verdict::Consumed
+        } else {
+            let cause = match run.first_drop {
+                Some(c) => c,
+                None => {
+                    run.drop::<P>(DropCause::NoOutput);
+                    DropCause::NoOutput
+                }
+            };
+            Verdict::Drop(cause)
+        }
+    }
+
+    /// Tables from 0 until the pipeline ends or drops, then the action set.
+    #[inline]
+    fn pipeline<P: PacketBuf, S: Sink<P>>(
+        &self,
+        fl: &mut Flight<'_, P>,
+        run: &mut Run<'_, '_, '_, S>,
+    ) {
+        let mut present: u64 = 0;
+        let mut refs: Option<[u32; SLOTS]> = None;
+        let mut combined: Option<[(u128, u128); SLOTS]> = None;
+        let mut ti = self.table_index[0];
+        let counters = run.counters;
+        loop {
+            let Some(table) = self.tables.get(ti as usize) else {
+                run.drop::<P>(DropCause::TableMiss { table: 0 });
+                return;
+            };
+            let tc = counters.tables.get(ti as usize);
+            if let Some(c) = tc {
+                c.lookups.add(1);
+            }
+            let hit = table.classifier.lookup(fl.key, fl.regs);
+            let Some(ei) = hit.map(|id| table.base + id) else {
+                run.drop::<P>(DropCause::TableMiss { table: table.id });
+                return;
+            };
+            let Some(e) = self.entries.get(ei as usize) else {
+                run.drop::<P>(DropCause::TableMiss { table: table.id });
+                return;
+            };
+            if let Some(c) = tc {
+                c.matches.add(1);
+            }
+            if let Some(c) = counters.entries.get(ei as usize) {
+                c.packets.add(1);
+                c.bytes.add(fl.buf.get().len() as u64);
+            }
+            run.table = e.table_id;
+            run.cookie = e.cookie;
+            run.reason = e.reason();
+            if e.meter != NONE && !self.meter(e.meter, fl, run) {
+                return;
+            }
+            if e.apply.0 != e.apply.1 {
+                let ends =
+                    e.flags & flag::ENDS != 0 && (e.flags & flag::CLEAR != 0 || present == 0);
+                let ops = self
+                    .ops
+                    .get(e.apply.0 as usize..e.apply.1 as usize)
+                    .unwrap_or(&[]);
+                if let Err(stop) = self.run_ops(ops, fl, run, ends) {
+                    run.stop::<P>(stop);
+                    return;
+                }
+            }
+            if e.flags & flag::CLEAR != 0 {
+                present = 0;
+            }
+            if e.write.0 != e.write.1 {
+                let refs = refs.get_or_insert([0; SLOTS]);
+                for i in e.write.0..e.write.1 {
+                    let tag = self.op_slot.get(i as usize).copied().unwrap_or(0);
+                    let s = u32::from(tag & !PARTIAL);
+                    let bit = 1u64 << s;
+                    if tag & PARTIAL != 0 && present & bit != 0 {
+                        // Two set-fields of one field combine bit-wise.
+                        let c = combined.get_or_insert([(0, 0); SLOTS]);
+                        let old = refs[s as usize];
+                        let (ov, om) = if old & COMBINED != 0 {
+                            c[s as usize]
+                        } else {
+                            self.set_value(old)
+                        };
+                        let (nv, nm) = self.set_value(i);
+                        c[s as usize] = ((ov & !nm) | nv, om | nm);
+                        refs[s as usize] = COMBINED | s;
+                    } else {
+                        refs[s as usize] = i;
+                    }
+                    present |= bit;
+                }
+            }
+            if e.metadata_mask != 0 {
+                fl.regs.metadata =
+                    (fl.regs.metadata & !e.metadata_mask) | (e.metadata_value & e.metadata_mask);
+            }
+            if e.goto == NONE {
+                break;
+            }
+            ti = e.goto;
+        }
+        // The action set, in slot order; a group beats the output.
+        let Some(refs) = refs else { return };
+        let mut bits = present;
+        if bits & (1 << GROUP_SLOT) != 0 {
+            bits &= !(1 << OUTPUT_SLOT);
+        }
+        while bits != 0 {
+            let s = bits.trailing_zeros();
+            bits &= bits - 1;
+            let r = refs[s as usize];
+            let res = if r & COMBINED != 0 {
+                let (value, mask) = combined.as_ref().map_or((0, 0), |c| c[s as usize]);
+                match slot_field(s) {
+                    Some(Field::TunnelId) => {
+                        let m = mask as u64;
+                        fl.regs.tunnel_id = (fl.regs.tunnel_id & !m) | (value as u64 & m);
+                        Ok(())
+                    }
+                    Some(field) => {
+                        let a = Action::SetField { field, value, mask };
+                        fl.writable(run).and_then(|(p, k, g)| {
+                            exec::execute(&a, p, k, g).map(|_| ()).map_err(Stop::from)
+                        })
+                    }
+                    None => Ok(()),
+                }
+            } else {
+                match self.ops.get(r as usize) {
+                    Some(op) => self.op(op, fl, run, bits == 0),
+                    None => Ok(()),
+                }
+            };
+            if let Err(stop) = res {
+                run.stop::<P>(stop);
+                return;
+            }
+        }
+    }
+
+    /// `(value, mask)` of the set-field op at `i`.
+    fn set_value(&self, i: u32) -> (u128, u128) {
+        match self.ops.get(i as usize) {
+            Some(Op::Exec(Action::SetField { value, mask, .. })) => (*value, *mask),
+            Some(Op::SetTunnel { value, mask }) => (u128::from(*value), u128::from(*mask)),
+            _ => (0, 0),
+        }
+    }
+
+    /// The meter instruction; `false` when the packet is dropped.
+    fn meter<P: PacketBuf, S: Sink<P>>(
+        &self,
+        id: u32,
+        fl: &mut Flight<'_, P>,
+        run: &mut Run<'_, '_, '_, S>,
+    ) -> bool {
+        let len = fl.buf.get().len();
+        match run.env.meters.meter(id, len) {
+            MeterVerdict::Pass => true,
+            MeterVerdict::Drop => {
+                run.drop::<P>(DropCause::Meter { id });
+                false
+            }
+            MeterVerdict::RemarkDscp { prec_level } => {
+                if let Ok((p, k, r)) = fl.writable(run) {
+                    exec::remark_dscp(prec_level, p, k, r);
+                }
+                true
+            }
+        }
+    }
+
+    /// An action program; stops at the first failing action. `tail`: the
+    /// flight ends after it.
+    #[inline]
+    fn run_ops<P: PacketBuf, S: Sink<P>>(
+        &self,
+        ops: &[Op],
+        fl: &mut Flight<'_, P>,
+        run: &mut Run<'_, '_, '_, S>,
+        tail: bool,
+    ) -> Result<(), Stop> {
+        let n = ops.len();
+        for (i, op) in ops.iter().enumerate() {
+            self.op(op, fl, run, tail && i + 1 == n)?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn op<P: PacketBuf, S: Sink<P>>(
+        &self,
+        op: &Op,
+        fl: &mut Flight<'_, P>,
+        run: &mut Run<'_, '_, '_, S>,
+        tail: bool,
+    ) -> Result<(), Stop> {
+        match *op {
+            Op::Output { port, ofport } => {
+                if ofport != run.in_port {
+                    run.output(fl.buf.get(), port, fl.queue);
+                }
+            }
+            Op::InPort => match self.port_index(run.in_port) {
+                Some(i) => run.output(fl.buf.get(), i, fl.queue),
+                None => run.counters.unknown_in_port.add(1),
+            },
+            Op::Flood => {
+                for (i, &p) in self.ports.iter().enumerate() {
+                    if p != run.in_port {
+                        run.output(fl.buf.get(), i as u32, fl.queue);
+                    }
+                }
+            }
+            Op::Controller { max_len } => run.packet_in(fl, max_len),
+            Op::Local => run.counters.no_local_port.add(1),
+            Op::Group(g) => self.group(g, fl, run, tail),
+            Op::SetQueue(q) => fl.queue = Some(q),
+            Op::SetTunnel { value, mask } => {
+                fl.regs.tunnel_id = (fl.regs.tunnel_id & !mask) | (value & mask);
+            }
+            Op::Exec(ref a) => {
+                let (p, k, r) = fl.writable(run)?;
+                exec::execute(a, p, k, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs group `gi` (an index) on copies of the flight's packet; the
+    /// last bucket takes the flight over when `dead_after`.
+    fn group<P: PacketBuf, S: Sink<P>>(
+        &self,
+        gi: u32,
+        parent: &mut Flight<'_, P>,
+        run: &mut Run<'_, '_, '_, S>,
+        dead_after: bool,
+    ) {
+        let Some(g) = self.groups.get(gi as usize) else {
+            return;
+        };
+        if run.chain >= MAX_GROUP_DEPTH {
+            run.drop::<P>(DropCause::GroupChainTooDeep { id: g.id });
+            return;
+        }
+        let port_live = run.env.port_live;
+        let live = |id: u32| self.group_live(id, 0, port_live);
+        let (start, end) = match g.kind {
+            GroupType::All => (0, g.programs.len()),
+            GroupType::Indirect => (0, g.programs.len().min(1)),
+            GroupType::Select => {
+                let h = groups::flow_hash(parent.key, self.salt);
+                match groups::select_bucket(&g.buckets, h, port_live, &live) {
+                    Some(b) => (b, b + 1),
+                    None => (0, 0),
+                }
+            }
+            GroupType::FastFailover => {
+                match groups::failover_bucket(&g.buckets, port_live, &live) {
+                    Some(b) => (b, b + 1),
+                    None => (0, 0),
+                }
+            }
+        };
+        if start >= end {
+            run.drop::<P>(DropCause::NoLiveBucket { group: g.id });
+            return;
+        }
+        run.chain += 1;
+        for b in start..end {
+            let Some(&(s, e)) = g.programs.get(b) else {
+                continue;
+            };
+            let ops = self.ops.get(s as usize..e as usize).unwrap_or(&[]);
+            if b + 1 == end && dead_after {
+                let child = Flight {
+                    buf: parent.buf.take_over(),
+                    key: &mut *parent.key,
+                    regs: &mut *parent.regs,
+                    queue: parent.queue,
+                };
+                self.bucket(ops, child, run);
+            } else {
+                let mut key = *parent.key;
+                let mut regs = *parent.regs;
+                let child = Flight {
+                    buf: Buf::Shared(parent.buf.get()),
+                    key: &mut key,
+                    regs: &mut regs,
+                    queue: parent.queue,
+                };
+                self.bucket(ops, child, run);
+            }
+        }
+        run.chain -= 1;
+    }
+
+    fn bucket<P: PacketBuf, S: Sink<P>>(
+        &self,
+        ops: &[Op],
+        mut child: Flight<'_, P>,
+        run: &mut Run<'_, '_, '_, S>,
+    ) {
+        if let Err(stop) = self.run_ops(ops, &mut child, run, true) {
+            run.stop::<P>(stop);
+        }
+        child.finish(run);
+    }
+
+    /// Is group `id` live (for a bucket's watch_group)? As the reference:
+    /// a fast-failover or select group while it has a live bucket, others
+    /// while they exist.
+    fn group_live(&self, id: u32, depth: u8, port_live: &dyn Fn(u32) -> bool) -> bool {
+        let Some(g) = self.group_by_id(id) else {
+            return false;
+        };
+        if depth >= MAX_GROUP_DEPTH {
+            return false;
+        }
+        let live = |g: u32| self.group_live(g, depth + 1, port_live);
+        match g.kind {
+            GroupType::FastFailover => {
+                groups::failover_bucket(&g.buckets, port_live, &live).is_some()
+            }
+            GroupType::Select => groups::select_bucket(&g.buckets, 0, port_live, &live).is_some(),
+            GroupType::All | GroupType::Indirect => true,
+        }
+    }
+
+    /// Parses `frame` (received on OpenFlow port `in_port`) and runs it
+    /// through [`process`](Self::process) on a [`VecPacket`] into a
+    /// [`CollectSink`]: the result in the reference's [`Outcome`] form
+    /// (outputs with OpenFlow port numbers; no trace), and the verdict.
+    /// For tests, tools and `sluice trace`; allocates.
+    pub fn run_frame(
+        &self,
+        frame: &[u8],
+        in_port: u32,
+        regs: Registers,
+        env: &mut Env<'_>,
+        counters: &PipelineCounters,
+    ) -> FrameRun {
+        let mut key = FlowKey::default();
+        let mut sink = CollectSink::default();
+        let mut pkt = VecPacket::new(frame);
+        let mut regs = regs;
+        let verdict = match wire::parse(frame, in_port, &mut key) {
+            Ok(()) => self.process(&mut pkt, &mut key, &mut regs, env, &mut sink, counters),
+            Err(m) => {
+                sink.drops.push(DropCause::Malformed(m));
+                Verdict::Drop(DropCause::Malformed(m))
+            }
+        };
+        let mut outputs: Vec<Egress> = sink
+            .outputs
+            .into_iter()
+            .map(|mut e| {
+                e.port = self.ofport(e.port).unwrap_or(e.port);
+                e
+            })
+            .collect();
+        if let Verdict::Output { port, queue } = verdict {
+            outputs.push(Egress {
+                port: self.ofport(port).unwrap_or(port),
+                queue,
+                data: pkt.to_vec(),
+            });
+        }
+        let dropped = match (
+            sink.drops.first(),
+            outputs.is_empty() && sink.packet_ins.is_empty(),
+        ) {
+            (Some(&c), _) => Some(c),
+            (None, true) => Some(DropCause::NoOutput),
+            (None, false) => None,
+        };
+        FrameRun {
+            outcome: Outcome {
+                outputs,
+                packet_ins: sink.packet_ins,
+                dropped,
+                trace: Vec::new(),
+                final_packet: pkt.to_vec(),
+                final_key: key.normalized(),
+                final_regs: regs,
+            },
+            verdict,
+            drops: sink.drops,
+            copies: sink.copies,
+        }
+    }
+}
+
+/// The result of [`CompiledPipeline::run_frame`].
+#[derive(Clone, Debug)]
+pub struct FrameRun {
+    /// Outputs (sink copies, then the packet itself if the verdict sent
+    /// it), packet-ins, the first drop cause as the reference reports it.
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+    /// Every drop, in order (the packet's and bucket copies').
+    pub drops: Vec<DropCause>,
+    /// Packet copies the pipeline asked for (copy_out and clone_packet).
+    pub copies: usize,
+}
+
+/// A [`Sink`] over [`VecPacket`]s that collects everything (tests, tools).
+/// Output ports are port indices.
+#[derive(Clone, Debug, Default)]
+pub struct CollectSink {
+    pub outputs: Vec<Egress>,
+    pub packet_ins: Vec<PacketIn>,
+    pub drops: Vec<DropCause>,
+    /// copy_out and clone_packet calls.
+    pub copies: usize,
+}
+
+impl Sink<VecPacket> for CollectSink {
+    fn copy_out(&mut self, port: u32, queue: Option<u32>, pkt: &VecPacket) {
+        self.copies += 1;
+        self.outputs.push(Egress {
+            port,
+            queue,
+            data: pkt.to_vec(),
+        });
+    }
+
+    fn send(&mut self, port: u32, queue: Option<u32>, pkt: VecPacket) {
+        self.outputs.push(Egress {
+            port,
+            queue,
+            data: pkt.to_vec(),
+        });
+    }
+
+    fn packet_in(&mut self, info: &PacketInInfo, pkt: &VecPacket) {
+        let data = pkt.data();
+        self.packet_ins.push(PacketIn {
+            reason: info.reason,
+            table_id: info.table_id,
+            cookie: info.cookie,
+            in_port: info.in_port,
+            metadata: info.metadata,
+            tunnel_id: info.tunnel_id,
+            total_len: info.total_len,
+            data: data[..info.len.min(data.len())].to_vec(),
+        });
+    }
+
+    fn clone_packet(&mut self, pkt: &VecPacket) -> Option<VecPacket> {
+        self.copies += 1;
+        Some(pkt.clone())
+    }
+
+    fn dropped(&mut self, cause: DropCause) {
+        self.drops.push(cause);
+    }
+}
