@@ -1,9 +1,12 @@
 //! The OpenFlow 1.3 conformance corpus (`shared/conformance/of13-corpus.json`,
 //! converted from the Ryu switch test suite; see its README) run through
-//! the reference pipeline.
+//! the reference pipeline and through the compiled pipeline the workers
+//! run; both must pass every case.
 //!
 //! Every case's meters, groups and flows are parsed in Ryu's install order
-//! into a [`ReferencePipeline`] on ports 1 (ingress), 2, 3. Packet cases
+//! into a [`ReferencePipeline`] on ports 1 (ingress), 2, 3, and the same
+//! rules are compiled into a [`CompiledPipeline`] (frames through
+//! `CompiledPipeline::run_frame`, i.e. `process` on a `VecPacket`). Packet cases
 //! send their ingress frame on port 1 and compare byte for byte: the
 //! egress frames (port and bytes, outputs shorter than 60 bytes padded to
 //! 60 as Ryu pads), the packet-in (reason and data), or the drop (a table
@@ -24,7 +27,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 use sluice::openflow::{parse_flow, parse_group, parse_match, parse_meter, Match};
 use sluice::pipeline::fields::{self, Registers};
-use sluice::pipeline::{DropCause, Env, Outcome, PassThroughMeters, ReferencePipeline};
+use sluice::pipeline::{
+    CompiledPipeline, DropCause, Env, Outcome, PassThroughMeters, PipelineCounters,
+    ReferencePipeline,
+};
 use sluice::rng::XorShift64;
 use sluice::wire::{self, present, FlowKey, Ipv4Packet, TcpPacket, UdpPacket};
 
@@ -38,8 +44,34 @@ const MAX_STREAM_PACKETS: usize = 2000;
 const SALT: u64 = 0x5eed_0f13;
 
 /// Cases that are allowed to fail, each with the reason. The test fails
-/// if one of them passes (so the list stays true).
+/// if one of them passes (so the list stays true). Applies to both
+/// pipelines.
 const EXPECTED_FAILURES: &[(&str, &str)] = &[];
+
+/// Which pipeline runs a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Engine {
+    Reference,
+    Compiled,
+}
+
+impl Engine {
+    const ALL: [Engine; 2] = [Engine::Reference, Engine::Compiled];
+
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Reference => "reference",
+            Engine::Compiled => "compiled",
+        }
+    }
+}
+
+/// A case's rules in both pipelines.
+struct Pipes {
+    reference: ReferencePipeline,
+    /// `Err`: the rules do not compile (the compiled run fails).
+    compiled: Result<(CompiledPipeline, PipelineCounters), String>,
+}
 
 fn corpus() -> Option<Value> {
     let rel = "conformance/of13-corpus.json";
@@ -116,8 +148,9 @@ fn strings<'a>(case: &'a Value, key: &str) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 
-/// The case's pipeline, installed in `setup_order`.
-fn build(case: &Value) -> Result<ReferencePipeline, String> {
+/// The case's pipelines: the reference installed in `setup_order`, the
+/// compiled one from the same rules (flows in that order).
+fn build(case: &Value) -> Result<Pipes, String> {
     let names = port_names();
     let (meters, groups, flows) = (
         strings(case, "meters"),
@@ -125,38 +158,64 @@ fn build(case: &Value) -> Result<ReferencePipeline, String> {
         strings(case, "flows"),
     );
     let mut pipe = ReferencePipeline::new(PORTS.to_vec(), SALT);
+    let (mut all_flows, mut all_groups, mut all_meters) = (Vec::new(), Vec::new(), Vec::new());
     let order = case["setup_order"].as_array().ok_or("no setup_order")?;
     for step in order {
         let i = step["index"].as_u64().ok_or("setup_order index")? as usize;
         match step["type"].as_str() {
             Some("meter") => {
                 let t = meters.get(i).ok_or("meter index out of range")?;
-                pipe.add_meter(parse_meter(t).map_err(|e| format!("meter {t}: {e}"))?);
+                let m = parse_meter(t).map_err(|e| format!("meter {t}: {e}"))?;
+                all_meters.push(m.clone());
+                pipe.add_meter(m);
             }
             Some("group") => {
                 let t = groups.get(i).ok_or("group index out of range")?;
-                pipe.add_group(parse_group(t, &names).map_err(|e| format!("group {t}: {e}"))?);
+                let g = parse_group(t, &names).map_err(|e| format!("group {t}: {e}"))?;
+                all_groups.push(g.clone());
+                pipe.add_group(g);
             }
             Some("flow") => {
                 let t = flows.get(i).ok_or("flow index out of range")?;
-                pipe.add_flow(parse_flow(t, &names).map_err(|e| format!("flow {t}: {e}"))?);
+                let f = parse_flow(t, &names).map_err(|e| format!("flow {t}: {e}"))?;
+                all_flows.push(f.clone());
+                pipe.add_flow(f);
             }
             other => return Err(format!("unknown setup step {other:?}")),
         }
     }
-    Ok(pipe)
+    let compiled = CompiledPipeline::build(&all_flows, &all_groups, &all_meters, &PORTS, SALT)
+        .map(|c| {
+            let counters = c.new_counters();
+            (c, counters)
+        })
+        .map_err(|e| format!("does not compile: {e}"));
+    Ok(Pipes {
+        reference: pipe,
+        compiled,
+    })
 }
 
-fn run(pipe: &ReferencePipeline, frame: &[u8], in_port: u32) -> Outcome {
+fn run(pipes: &Pipes, engine: Engine, frame: &[u8], in_port: u32) -> Result<Outcome, String> {
     let mut meters = PassThroughMeters;
-    pipe.process(frame, in_port, &mut Env::new(&mut meters))
+    let mut env = Env::new(&mut meters);
+    match engine {
+        Engine::Reference => Ok(pipes.reference.process(frame, in_port, &mut env)),
+        Engine::Compiled => {
+            let (pipe, counters) = pipes.compiled.as_ref().map_err(Clone::clone)?;
+            let regs = Registers::default();
+            Ok(pipe
+                .run_frame(frame, in_port, regs, &mut env, counters)
+                .outcome)
+        }
+    }
 }
 
 /// One packet case: `Err` says what differs.
-fn check_packet(pipe: &ReferencePipeline, ingress: &Value, exp: &Value) -> Result<(), String> {
+fn check_packet(pipes: &Pipes, engine: Engine, ingress: &Value, exp: &Value) -> Result<(), String> {
     let frame = unhex(ingress["packet_hex"].as_str().ok_or("no packet_hex")?)?;
     let in_port = ingress["in_port"].as_u64().ok_or("no in_port")? as u32;
-    let out = run(pipe, &frame, in_port);
+    let out = run(pipes, engine, &frame, in_port)?;
     let ports: Vec<u32> = out.outputs.iter().map(|o| o.port).collect();
     let check = || -> Result<(), String> {
         match exp["result"].as_str() {
@@ -229,7 +288,15 @@ fn check_packet(pipe: &ReferencePipeline, ingress: &Value, exp: &Value) -> Resul
             other => Err(format!("unknown expectation {other:?}")),
         }
     };
-    check().map_err(|e| format!("{e}\n{out}"))
+    check().map_err(|e| match engine {
+        Engine::Reference => format!("{e}\n{out}"),
+        // The compiled run has no trace: show the reference's.
+        Engine::Compiled => {
+            let trace = run(pipes, Engine::Reference, &frame, in_port)
+                .map_or_else(|e| e, |o| o.to_string());
+            format!("{e}\n(reference trace)\n{trace}")
+        }
+    })
 }
 
 /// The mask in a Ryu generator such as `randint(0, 2 ** 48 - 1) &
@@ -286,7 +353,8 @@ fn fix_checksums(frame: &mut [u8]) {
 
 /// A group throughput case, run deterministically.
 fn check_throughput(
-    pipe: &ReferencePipeline,
+    pipes: &Pipes,
+    engine: Engine,
     ingress: &Value,
     exp: &Value,
     seed: u64,
@@ -339,7 +407,7 @@ fn check_throughput(
         if !random.is_empty() {
             fix_checksums(&mut frame);
         }
-        let out = run(pipe, &frame, in_port);
+        let out = run(pipes, engine, &frame, in_port)?;
         for o in &out.outputs {
             let mut key = FlowKey::default();
             let parsed = wire::parse(&o.data, o.port, &mut key).is_ok();
@@ -390,100 +458,121 @@ struct Tally {
 fn of13_corpus() {
     let Some(doc) = corpus() else { return };
     let cases = doc["cases"].as_array().expect("cases");
-    let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut by_file: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut failures: Vec<(String, String)> = Vec::new();
+    let mut by_category: BTreeMap<(Engine, String), Tally> = BTreeMap::new();
+    let mut by_file: BTreeMap<(Engine, String), Tally> = BTreeMap::new();
+    let mut failures: Vec<(Engine, String, String)> = Vec::new();
     for (ci, case) in cases.iter().enumerate() {
         let id = case["id"].as_str().unwrap_or("?").to_string();
         let category = case["category"].as_str().unwrap_or("?").to_string();
         let file = case["source_file"].as_str().unwrap_or("?").to_string();
-        let result: Option<Result<(), String>> =
-            if case["kind"] == "throughput" && category == "meter" {
-                None
-            } else {
-                Some(build(case).and_then(|pipe| {
-                    let ingress = case["ingress"].as_array().ok_or("no ingress")?;
-                    let expected = case["expected"].as_array().ok_or("no expected")?;
-                    if ingress.len() != expected.len() {
-                        return Err("ingress and expected differ in length".into());
+        let skipped = case["kind"] == "throughput" && category == "meter";
+        let pipes = if skipped { None } else { Some(build(case)) };
+        for engine in Engine::ALL {
+            let result: Option<Result<(), String>> = pipes.as_ref().map(|pipes| {
+                let pipes = pipes.as_ref().map_err(Clone::clone)?;
+                let ingress = case["ingress"].as_array().ok_or("no ingress")?;
+                let expected = case["expected"].as_array().ok_or("no expected")?;
+                if ingress.len() != expected.len() {
+                    return Err("ingress and expected differ in length".into());
+                }
+                for (ing, exp) in ingress.iter().zip(expected) {
+                    if case["kind"] == "throughput" {
+                        check_throughput(pipes, engine, ing, exp, ci as u64)?;
+                    } else {
+                        check_packet(pipes, engine, ing, exp)?;
                     }
-                    for (ing, exp) in ingress.iter().zip(expected) {
-                        if case["kind"] == "throughput" {
-                            check_throughput(&pipe, ing, exp, ci as u64)?;
-                        } else {
-                            check_packet(&pipe, ing, exp)?;
-                        }
-                    }
-                    Ok(())
-                }))
-            };
-        for t in [
-            by_category.entry(category).or_default(),
-            by_file.entry(file).or_default(),
-        ] {
-            match &result {
-                None => t.skipped += 1,
-                Some(Ok(())) => t.pass += 1,
-                Some(Err(_)) => t.fail += 1,
+                }
+                Ok(())
+            });
+            for t in [
+                by_category.entry((engine, category.clone())).or_default(),
+                by_file.entry((engine, file.clone())).or_default(),
+            ] {
+                match &result {
+                    None => t.skipped += 1,
+                    Some(Ok(())) => t.pass += 1,
+                    Some(Err(_)) => t.fail += 1,
+                }
             }
-        }
-        if let Some(Err(e)) = result {
-            failures.push((id, e));
+            if let Some(Err(e)) = result {
+                failures.push((engine, id.clone(), e));
+            }
         }
     }
 
-    println!("OpenFlow 1.3 conformance corpus on the reference pipeline, per file:");
-    for (file, t) in &by_file {
+    println!("OpenFlow 1.3 conformance corpus, per file (reference | compiled):");
+    let files: Vec<&String> = by_file
+        .keys()
+        .filter(|(e, _)| *e == Engine::Reference)
+        .map(|(_, f)| f)
+        .collect();
+    for file in files {
+        let r = &by_file[&(Engine::Reference, file.clone())];
+        let c = &by_file[&(Engine::Compiled, file.clone())];
         println!(
-            "  {file:48} {:3} / {:3}{}",
-            t.pass,
-            t.pass + t.fail,
-            skipped_note(t)
+            "  {file:48} {:3} / {:3} | {:3} / {:3}{}",
+            r.pass,
+            r.pass + r.fail,
+            c.pass,
+            c.pass + c.fail,
+            skipped_note(r)
         );
     }
-    println!("per category:");
-    let mut total = Tally::default();
-    for (cat, t) in &by_category {
+    for engine in Engine::ALL {
+        println!("per category, {} pipeline:", engine.name());
+        let mut total = Tally::default();
+        for ((e, cat), t) in &by_category {
+            if *e != engine {
+                continue;
+            }
+            println!(
+                "  {cat:8} pass {:4}  fail {:3}{}",
+                t.pass,
+                t.fail,
+                skipped_note(t)
+            );
+            total.pass += t.pass;
+            total.fail += t.fail;
+            total.skipped += t.skipped;
+        }
         println!(
-            "  {cat:8} pass {:4}  fail {:3}{}",
-            t.pass,
-            t.fail,
-            skipped_note(t)
+            "  total    pass {:4}  fail {:3}{}",
+            total.pass,
+            total.fail,
+            skipped_note(&total)
         );
-        total.pass += t.pass;
-        total.fail += t.fail;
-        total.skipped += t.skipped;
-    }
-    println!(
-        "  total    pass {:4}  fail {:3}{}",
-        total.pass,
-        total.fail,
-        skipped_note(&total)
-    );
-    if total.skipped > 0 {
-        println!("  (skipped: meter throughput cases, which need the rate engine and a clock)");
+        if total.skipped > 0 {
+            println!("  (skipped: meter throughput cases, which need the rate engine and a clock)");
+        }
     }
 
     let expected: BTreeMap<&str, &str> = EXPECTED_FAILURES.iter().copied().collect();
     let mut unexpected = 0;
-    for (id, e) in &failures {
+    for (engine, id, e) in &failures {
         match expected.get(id.as_str()) {
-            Some(reason) => println!("expected failure {id} ({reason})"),
+            Some(reason) => println!("expected failure {id} ({}: {reason})", engine.name()),
             None => {
                 unexpected += 1;
-                println!("FAIL {id}: {e}");
+                println!("FAIL {id} ({}): {e}", engine.name());
             }
         }
     }
-    let failed: Vec<&str> = failures.iter().map(|(id, _)| id.as_str()).collect();
-    let now_passing: Vec<&&str> = expected.keys().filter(|id| !failed.contains(id)).collect();
-    assert!(
-        now_passing.is_empty(),
-        "expected failures that pass now: {now_passing:?}"
-    );
+    for engine in Engine::ALL {
+        let failed: Vec<&str> = failures
+            .iter()
+            .filter(|(e, _, _)| *e == engine)
+            .map(|(_, id, _)| id.as_str())
+            .collect();
+        let now_passing: Vec<&&str> = expected.keys().filter(|id| !failed.contains(id)).collect();
+        assert!(
+            now_passing.is_empty(),
+            "expected failures that pass now on the {} pipeline: {now_passing:?}",
+            engine.name()
+        );
+    }
     assert_eq!(
         unexpected, 0,
-        "{unexpected} conformance cases failed (listed above)"
+        "{unexpected} conformance case runs failed (listed above)"
     );
 }
 
