@@ -166,6 +166,27 @@ pub(crate) fn extract(key: &FlowKey, regs: &Registers, groups: Groups) -> Words 
     k
 }
 
+/// `fields::raw` with the fields that exact and prefix tables use most
+/// read inline (the rest through `fields::raw`).
+#[inline(always)]
+pub(crate) fn read_field(key: &FlowKey, regs: &Registers, f: Field) -> u128 {
+    match f {
+        Field::EthType => u128::from(key.eth_type),
+        Field::Ipv4Dst => u128::from(key.ipv4_dst),
+        Field::Ipv4Src => u128::from(key.ipv4_src),
+        Field::Ipv6Dst => key.ipv6_dst,
+        Field::Ipv6Src => key.ipv6_src,
+        Field::InPort => u128::from(key.in_port),
+        Field::VlanVid => u128::from(key.vlan_vid),
+        Field::IpProto => u128::from(key.ip_proto),
+        Field::TcpDst | Field::UdpDst | Field::SctpDst => u128::from(key.tp_dst),
+        Field::TcpSrc | Field::UdpSrc | Field::SctpSrc => u128::from(key.tp_src),
+        Field::EthDst => u128::from(key.eth_dst),
+        Field::Metadata => u128::from(regs.metadata),
+        other => crate::pipeline::fields::raw(key, regs, other),
+    }
+}
+
 /// `m` packed as value and mask words, or `None` when two of its fields
 /// share storage and contradict each other (it matches nothing).
 pub(crate) fn pack(m: &Match) -> Option<Packed> {

@@ -8,7 +8,7 @@
 //! rank of all prefixes covering it (leaf pushing by rank instead of by
 //! length), so a lookup is one root-to-leaf walk with no backtracking.
 //!
-//! How: the field is left-aligned in a `u128`. The top `s` bits (16, or
+//! How: the field is left-aligned in a `u64` (or a `u128` for IPv6). The top `s` bits (16, or
 //! the field width if smaller) index a direct array; each entry is a leaf
 //! or a node. A node covers the next 6 bits with two 64-bit maps: `vector`
 //! marks the entries that are child nodes (stored contiguously from
@@ -21,8 +21,9 @@
 //!
 //! Threads: immutable after build.
 
+use super::key::read_field;
 use crate::openflow::{Field, Match};
-use crate::pipeline::fields::{self, Registers};
+use crate::pipeline::fields::Registers;
 use crate::wire::FlowKey;
 
 const STRIDE: u32 = 6;
@@ -236,18 +237,27 @@ impl Lpm {
     #[inline]
     pub(crate) fn lookup(&self, key: &FlowKey, regs: &Registers) -> u64 {
         for &(f, v) in &self.guard {
-            if fields::raw(key, regs, f) != v {
+            if read_field(key, regs, f) != v {
                 return self.catch_all;
             }
         }
-        let v = fields::raw(key, regs, self.field) << self.align;
-        self.walk(v).max(self.catch_all)
+        let v = read_field(key, regs, self.field);
+        let best = if self.align >= 64 {
+            // Fields of up to 64 bits walk on a u64, left-aligned.
+            self.walk((v as u64) << (self.align - 64))
+        } else {
+            self.walk(v << self.align)
+        };
+        best.max(self.catch_all)
     }
 
     #[inline]
-    fn walk(&self, v: u128) -> u64 {
-        let top = (v >> (128 - self.direct_bits)) as usize;
-        let d = self.direct.get(top).copied().unwrap_or(0);
+    fn walk<V: Aligned>(&self, v: V) -> u64 {
+        let d = self
+            .direct
+            .get(v.top(self.direct_bits))
+            .copied()
+            .unwrap_or(0);
         if d & NODE == 0 {
             return self.leaves.get(d as usize).copied().unwrap_or(0);
         }
@@ -256,8 +266,8 @@ impl Lpm {
         loop {
             let Some(n) = self.nodes.get(i) else { return 0 };
             // A node exists only above prefixes longer than `off`, so
-            // `off < 128` here.
-            let c = ((v << (off & 127)) >> (128 - STRIDE)) as u32;
+            // `off` is inside the field here.
+            let c = v.chunk(off);
             let upto = u64::MAX >> (63 - c);
             if n.vector & (1 << c) != 0 {
                 i = (n.base1 + (n.vector & upto).count_ones() - 1) as usize;
@@ -267,6 +277,39 @@ impl Lpm {
                 return self.leaves.get(j as usize).copied().unwrap_or(0);
             }
         }
+    }
+}
+
+/// A left-aligned field value: its top bits and its `STRIDE`-bit chunks.
+trait Aligned: Copy {
+    /// The top `s` bits (`0 < s <= 16`).
+    fn top(self, s: u32) -> usize;
+    /// The `STRIDE` bits starting `off` bits from the top (zeros past the
+    /// end).
+    fn chunk(self, off: u32) -> u32;
+}
+
+impl Aligned for u64 {
+    #[inline(always)]
+    fn top(self, s: u32) -> usize {
+        (self >> (64 - s)) as usize
+    }
+
+    #[inline(always)]
+    fn chunk(self, off: u32) -> u32 {
+        (self.checked_shl(off).unwrap_or(0) >> (64 - STRIDE)) as u32
+    }
+}
+
+impl Aligned for u128 {
+    #[inline(always)]
+    fn top(self, s: u32) -> usize {
+        (self >> (128 - s)) as usize
+    }
+
+    #[inline(always)]
+    fn chunk(self, off: u32) -> u32 {
+        (self.checked_shl(off).unwrap_or(0) >> (128 - STRIDE)) as u32
     }
 }
 

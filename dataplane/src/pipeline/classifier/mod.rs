@@ -17,17 +17,20 @@
 //! `(priority + 1) << 32 | !id`: a higher rank wins, 0 means "no rule", and
 //! every structure only ever keeps the maximum rank it can prove. The
 //! kinds, chosen by `build` from the rules alone (never from traffic, so
-//! 100,000 flows cost what one does, modulo cache misses):
+//! 100,000 flows cost what one does, modulo cache misses); the first three
+//! are tried in this order whenever the rules fit them, the general ones
+//! otherwise:
 //!
 //! | kind | when | lookup |
 //! | --- | --- | --- |
-//! | `linear` | at most [`LINEAR_MAX`] rules, or what the cost model prefers | scan in rank order, stop at the first match |
-//! | `direct` | only exact `in_port` / `vlan_vid` (+ catch-alls) | one hash probe, precomputed answers ([`direct`]) |
-//! | `lpm` | one field by prefix, a common exact guard (e.g. `ip`), catch-alls | a poptrie walk ([`lpm`]) |
-//! | `tss` | general, few distinct masks (exact tables such as /32 routes) | one probe per mask, best mask first, early exit ([`tss`]) |
-//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear or TSS leaves ([`partition`]) |
+//! | `direct` | only exact `in_port` / `vlan_vid` (+ catch-alls) | one hash probe, precomputed answers (`direct.rs`) |
+//! | `exact` | one common mask (e.g. `ip,nw_dst=A.B.C.D` routes) + catch-alls | fields read directly, one hash probe (`exact.rs`) |
+//! | `lpm` | one field by prefix of mixed lengths, a common exact guard (e.g. `ip`), catch-alls | a poptrie walk (`lpm.rs`) |
+//! | `linear` | general, at most [`LINEAR_MAX`] rules, or what the cost model prefers | scan in rank order, stop at the first match |
+//! | `tss` | general, few distinct masks | one probe per mask, best mask first, early exit (`tss.rs`) |
+//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear or TSS leaves (`partition.rs`) |
 //!
-//! The general kinds work on packed keys ([`key`]): the fields a table
+//! The general kinds work on packed keys (`key.rs`): the fields a table
 //! uses are placed into a few `u64` words, extracted once per lookup into
 //! a stack array; rules are packed the same way, so matching and hashing
 //! never allocate.
@@ -40,6 +43,7 @@
 #![deny(unsafe_code)]
 
 mod direct;
+mod exact;
 mod key;
 mod linear;
 mod lpm;
@@ -73,15 +77,17 @@ pub struct Rule<'a> {
 pub enum Kind {
     Linear,
     Direct,
+    Exact,
     Lpm,
     Tss,
     Partitioned,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Linear,
         Kind::Direct,
+        Kind::Exact,
         Kind::Lpm,
         Kind::Tss,
         Kind::Partitioned,
@@ -92,6 +98,7 @@ impl Kind {
         match self {
             Kind::Linear => "linear",
             Kind::Direct => "direct",
+            Kind::Exact => "exact",
             Kind::Lpm => "lpm",
             Kind::Tss => "tss",
             Kind::Partitioned => "partitioned",
@@ -139,6 +146,7 @@ pub struct Classifier {
 #[derive(Clone, Debug)]
 enum Imp {
     Direct(direct::Direct),
+    Exact(exact::Exact),
     Lpm(lpm::Lpm),
     Tree { groups: Groups, tree: Tree },
 }
@@ -157,17 +165,12 @@ fn rank_id(rank: u64) -> Option<u32> {
 impl Classifier {
     /// The structure that suits `rules` (see the module documentation).
     pub fn build(rules: &[Rule]) -> Classifier {
-        let n = rules.len();
-        if n > LINEAR_MAX {
-            if let Ok(c) = Self::build_as(rules, Kind::Direct) {
+        // The special kinds first, whatever the size: each costs about
+        // one probe, less than the fixed cost of extracting a packed key
+        // for even a one-rule linear list.
+        for kind in [Kind::Direct, Kind::Exact, Kind::Lpm] {
+            if let Ok(c) = Self::build_as(rules, kind) {
                 return c;
-            }
-            if let Some(shape) = lpm::shape(rules.iter().map(|r| r.r#match)) {
-                // Exact-only tables are one hash probe in a TSS; prefixes
-                // of mixed lengths take the trie.
-                if !shape.all_exact {
-                    return Self::lpm(rules, &shape);
-                }
             }
         }
         Self::tree(rules, Shape::Auto)
@@ -198,6 +201,19 @@ impl Classifier {
                     rules: rules.len(),
                 })
             }
+            Kind::Exact => match exact::shape(matches()) {
+                Some(shape) => Ok(Classifier {
+                    imp: Imp::Exact(exact::Exact::build(
+                        &shape,
+                        rules.iter().map(|r| (r.r#match, rank(r.priority, r.id))),
+                    )),
+                    rules: rules.len(),
+                }),
+                None => Err(NotApplicable {
+                    kind,
+                    reason: "the rules do not all match the same fields under the same masks",
+                }),
+            },
             Kind::Lpm => match lpm::shape(matches()) {
                 Some(shape) => Ok(Self::lpm(rules, &shape)),
                 None => Err(NotApplicable {
@@ -253,6 +269,7 @@ impl Classifier {
     fn lookup_rank(&self, key: &FlowKey, regs: &Registers) -> u64 {
         match &self.imp {
             Imp::Direct(d) => d.lookup(key),
+            Imp::Exact(e) => e.lookup(key, regs),
             Imp::Lpm(l) => l.lookup(key, regs),
             Imp::Tree { groups, tree } => tree.lookup(&key::extract(key, regs, *groups)),
         }
@@ -274,6 +291,7 @@ impl Classifier {
     pub fn kind(&self) -> &'static str {
         match &self.imp {
             Imp::Direct(_) => Kind::Direct.name(),
+            Imp::Exact(_) => Kind::Exact.name(),
             Imp::Lpm(_) => Kind::Lpm.name(),
             Imp::Tree { tree, .. } => tree.kind(),
         }
@@ -305,6 +323,12 @@ impl Classifier {
             Imp::Direct(d) => Stats {
                 rules,
                 bytes: d.bytes(),
+                ..Stats::default()
+            },
+            Imp::Exact(e) => Stats {
+                rules,
+                tuples: 1,
+                bytes: e.bytes(),
                 ..Stats::default()
             },
             Imp::Lpm(l) => Stats {

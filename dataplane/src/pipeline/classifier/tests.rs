@@ -368,6 +368,67 @@ fn lpm_equals_naive() {
     });
 }
 
+/// Rules sharing one random mask (some fields exact, some masked), with
+/// catch-alls.
+fn exact_sets(seed: u64, mut each: impl FnMut(&[Rule], &[Match], &[Field], &mut XorShift64)) {
+    let mut rng = XorShift64::new(seed);
+    for round in 0..ROUNDS {
+        let n = size(&mut rng);
+        let pool: Vec<Field> = GENERAL
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(1, 3))
+            .collect();
+        let pool = if pool.is_empty() {
+            vec![Field::Ipv4Dst, Field::EthType]
+        } else {
+            pool
+        };
+        let masks: Vec<Option<u128>> = pool.iter().map(|&f| random_mask(&mut rng, f)).collect();
+        let matches: Vec<Match> = (0..n)
+            .map(|_| {
+                let mut m = Match::new();
+                if rng.chance(1, 30) {
+                    return m;
+                }
+                for (&f, &mask) in pool.iter().zip(&masks) {
+                    let mut v = base_value(&mut rng, f);
+                    if rng.chance(1, 2) {
+                        v ^= u128::from(rng.next_u64()) & f.full_mask();
+                    }
+                    m.insert(f, v, mask).unwrap();
+                }
+                m
+            })
+            .collect();
+        let rules = rules_of(&mut rng, &matches, [1, 7, 65535][round % 3], round % 2 == 0);
+        each(&rules, &matches, &pool, &mut rng);
+    }
+}
+
+#[test]
+fn exact_equals_naive() {
+    exact_sets(7, |rules, matches, pool, rng| {
+        match Classifier::build_as(rules, Kind::Exact) {
+            Ok(c) => check(&c, rules, matches, pool, rng, PACKETS),
+            // Too wide for one key (several 128-bit fields), or no rule
+            // but catch-alls.
+            Err(_) => assert!(
+                pool.iter().map(|f| f.bits().div_ceil(64)).sum::<u32>() > 2
+                    || rules.iter().all(|r| r.r#match.is_empty())
+            ),
+        }
+        check(
+            &Classifier::build(rules),
+            rules,
+            matches,
+            pool,
+            rng,
+            PACKETS / 3,
+        );
+    });
+}
+
 #[test]
 fn direct_and_lpm_refuse_other_rules() {
     let mut m = Match::new();
@@ -611,7 +672,7 @@ fn build_picks_the_expected_kind() {
             Classifier::build(&rules_from(&parsed)).kind()
         })
         .collect();
-    assert_eq!(kinds, ["direct", "partitioned", "tss"]);
+    assert_eq!(kinds, ["direct", "partitioned", "exact"]);
 
     let mixed: Vec<String> = (0..100)
         .map(|i| {
@@ -629,6 +690,7 @@ fn build_picks_the_expected_kind() {
 
     let tiny = parse_table(&[
         "priority=5,tcp,tp_dst=80,actions=drop".into(),
+        "priority=4,udp,actions=drop".into(),
         "priority=0,actions=drop".into(),
     ]);
     assert_eq!(Classifier::build(&rules_from(&tiny)).kind(), "linear");

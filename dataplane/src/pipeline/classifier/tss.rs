@@ -101,17 +101,18 @@ impl Tuple {
     /// The folded key of `k` for a tuple of `NW` words folded into `K`.
     #[inline(always)]
     fn fold_key<const NW: usize, const K: usize>(&self, k: &Words) -> [u64; K] {
+        // Constant indices into `q` only, so that it stays in registers
+        // (see `Exact::key`).
         let mut q = [0u64; K];
         for i in 0..NW {
             let x = k[self.words[i] as usize] & self.mask[i];
-            let x = if K == NW {
-                x
-            } else {
-                x.rotate_left(u32::from(self.rot[i]))
-            };
-            let j = if K == 1 { 0 } else { self.into[i] as usize };
-            if let Some(slot) = q.get_mut(j) {
-                *slot |= x;
+            if K == NW {
+                q[i % K] = x;
+                continue;
+            }
+            let x = x.rotate_left(u32::from(self.rot[i]));
+            for (j, slot) in q.iter_mut().enumerate() {
+                *slot |= if usize::from(self.into[i]) == j { x } else { 0 };
             }
         }
         q
