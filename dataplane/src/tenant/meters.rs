@@ -12,8 +12,11 @@
 //!
 //! How: OpenFlow's 32-bit `meter_id` maps to the engine's dense index
 //! (meters in ascending id order) through [`MeterIds`]: a direct array when
-//! every id is below [`DIRECT_IDS`] (one load), else a binary search over
-//! the sorted ids (14 steps for 10,000 meters). The engine needs the time
+//! every id is below [`DIRECT_IDS`] (one load), else an open-addressing
+//! hash table at most half full (Fibonacci hashing, linear probing; ids
+//! are never 0, which marks an empty slot). Measured with 10,000 meters
+//! (`benches/tenant.rs`): a binary search over sorted ids cost about
+//! 35 ns more per packet than the direct array. The engine needs the time
 //! of each packet; the hook has a public `now` that the worker sets once
 //! per burst (the TSC read it already makes), so the `MeterHook` signature
 //! stays clock-free.
@@ -94,15 +97,38 @@ pub fn meter_spec(entry: &MeterEntry) -> Result<MeterSpec, MeterTableError> {
 pub enum MeterIds {
     /// `table[id]` = index or `NONE`.
     Direct(Box<[u32]>),
-    /// Ids in ascending order; the index is the position.
-    Sorted(Box<[u32]>),
+    /// `(id, index)` slots, a power of two of them, `id` 0 = empty;
+    /// `shift` = 64 - log2(slots).
+    Hashed {
+        slots: Box<[(u32, u32)]>,
+        shift: u32,
+    },
 }
 
 impl MeterIds {
-    /// For ids sorted ascending, without duplicates.
+    /// For ids sorted ascending, without duplicates, none 0.
     fn new(sorted: &[u32]) -> Self {
         match sorted.last() {
-            Some(&max) if max >= DIRECT_IDS => MeterIds::Sorted(sorted.into()),
+            Some(&max) if max >= DIRECT_IDS => {
+                let bits = (sorted.len() * 2)
+                    .next_power_of_two()
+                    .trailing_zeros()
+                    .max(1);
+                let mut slots = vec![(0u32, NONE); 1 << bits];
+                let shift = 64 - bits;
+                let mask = slots.len() - 1;
+                for (i, &id) in sorted.iter().enumerate() {
+                    let mut s = Self::home(id, shift);
+                    while slots[s].0 != 0 {
+                        s = (s + 1) & mask;
+                    }
+                    slots[s] = (id, i as u32);
+                }
+                MeterIds::Hashed {
+                    slots: slots.into(),
+                    shift,
+                }
+            }
             max => {
                 let mut t = vec![NONE; max.map_or(0, |&m| m as usize + 1)];
                 for (i, &id) in sorted.iter().enumerate() {
@@ -113,12 +139,32 @@ impl MeterIds {
         }
     }
 
+    #[inline]
+    fn home(id: u32, shift: u32) -> usize {
+        (u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+    }
+
     /// The dense index of `meter_id`.
     #[inline]
     pub fn get(&self, meter_id: u32) -> Option<u32> {
         match self {
             MeterIds::Direct(t) => t.get(meter_id as usize).copied().filter(|&i| i != NONE),
-            MeterIds::Sorted(ids) => ids.binary_search(&meter_id).ok().map(|i| i as u32),
+            MeterIds::Hashed { slots, shift } => {
+                if meter_id == 0 {
+                    return None;
+                }
+                let mask = slots.len() - 1;
+                let mut s = Self::home(meter_id, *shift) & mask;
+                // At most half full: a probe always reaches an empty slot.
+                for _ in 0..slots.len() {
+                    match slots[s] {
+                        (0, _) => return None,
+                        (id, index) if id == meter_id => return Some(index),
+                        _ => s = (s + 1) & mask,
+                    }
+                }
+                None
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::openflow::{parse_meter, MeterEntry};
 use crate::pipeline::env::{MeterHook, MeterVerdict};
 use crate::rng::XorShift64;
 use crate::wire::build::PacketBuilder;
+use classify::SCAN_MAX;
 
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -194,6 +195,9 @@ fn classify_by_source_prefix_matches_a_linear_scan() {
             assert_eq!(t.classify(0, &key, &NOREGS), want, "n={n} key {key:?}");
         }
         assert!(hits > 150, "the probes must mostly hit ({hits})");
+        let d = t.classifier().describe();
+        let want = if n <= SCAN_MAX { "scan" } else { "classifier" };
+        assert!(d.contains(&format!("ipv4 {want}")), "{d}");
         assert_eq!(t.classify(0, &arp_key(), &NOREGS), None);
     }
 }
@@ -231,6 +235,64 @@ fn classify_by_metadata() {
     assert_eq!(c(0x1ff), None);
     assert_eq!(c(0xdead_0000_0000_0000), Some(3));
     assert_eq!(c(0), None);
+}
+
+/// More pairs than the scan holds (the classifier path) and one common
+/// mask (the direct array), against a scan.
+#[test]
+fn classify_many_metadata_tenants_matches_a_linear_scan() {
+    for common_mask in [None, Some(0xff0u64)] {
+        many_metadata_tenants(common_mask);
+    }
+}
+
+fn many_metadata_tenants(common_mask: Option<u64>) {
+    let mut rng = XorShift64::new(11);
+    let mut cfgs = Vec::new();
+    for i in 0..60u64 {
+        // Distinct low bytes keep the pairs disjoint; masks vary.
+        let (value, mask) = match (common_mask, i % 3) {
+            (Some(m), _) => ((i << 4) & m, m),
+            (None, 0) => (i, 0xff),
+            (None, 1) => ((rng.next_u64() & 0xff00) | i, 0xffff),
+            (None, _) => ((rng.next_u64() << 8) | i, u64::MAX),
+        };
+        cfgs.push(tenant(
+            &format!("m{i}"),
+            TenantMatch::Metadata { value, mask },
+            limits(8000),
+        ));
+    }
+    let t = table(cfgs.clone(), 1);
+    let k = v4_key(1, None);
+    let mut hits = 0;
+    for _ in 0..2000 {
+        let pick = &cfgs[rng.below(cfgs.len() as u64) as usize];
+        let TenantMatch::Metadata { value, mask } = pick.selector else {
+            unreachable!()
+        };
+        let metadata = if rng.chance(1, 2) {
+            value | (rng.next_u64() & !mask)
+        } else {
+            rng.next_u64()
+        };
+        let want = cfgs.iter().position(|c| match c.selector {
+            TenantMatch::Metadata { value, mask } => metadata & mask == value,
+            _ => false,
+        });
+        hits += usize::from(want.is_some());
+        let regs = Registers {
+            metadata,
+            tunnel_id: 0,
+        };
+        assert_eq!(t.classify(0, &k, &regs), want, "metadata {metadata:#x}");
+    }
+    assert!(hits > 900, "{hits}");
+    let d = t.classifier().describe();
+    match common_mask {
+        Some(_) => assert_eq!(d, "metadata: direct array of 256 under mask 0xff0"),
+        None => assert!(d.starts_with("metadata: classifier"), "{d}"),
+    }
 }
 
 #[test]
@@ -634,7 +696,7 @@ fn meter_specs_from_entries() {
 }
 
 #[test]
-fn meter_ids_direct_and_sorted() {
+fn meter_ids_direct_and_hashed() {
     let direct = MeterTable::new(
         &meters(&[
             "meter=5,kbps,bands=type=drop,rate=1000",
@@ -660,11 +722,38 @@ fn meter_ids_direct_and_sorted() {
         0,
     )
     .unwrap();
-    assert!(matches!(sorted.ids(), meters::MeterIds::Sorted(_)));
+    assert!(matches!(sorted.ids(), meters::MeterIds::Hashed { .. }));
     assert_eq!(sorted.index_of(3), Some(0));
     assert_eq!(sorted.index_of(70000), Some(1));
     assert_eq!(sorted.index_of(4_000_000_000), Some(2));
     assert_eq!(sorted.index_of(4), None);
+    assert_eq!(sorted.index_of(0), None);
+    // Many ids spread over 32 bits: every one found, others not.
+    let ids: Vec<u32> = (1..=3000u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) | 1)
+        .collect();
+    let entries: Vec<MeterEntry> = ids
+        .iter()
+        .map(|id| {
+            parse_meter(&format!(
+                "meter={},kbps,bands=type=drop,rate=1000",
+                id % 0xffff_0000 + 1
+            ))
+            .unwrap()
+        })
+        .collect();
+    let mut uniq: Vec<u32> = entries.iter().map(|e| e.id).collect();
+    uniq.sort_unstable();
+    uniq.dedup();
+    assert_eq!(uniq.len(), entries.len());
+    let many = MeterTable::new(&entries, scale(MS), 0).unwrap();
+    for (i, id) in uniq.iter().enumerate() {
+        assert_eq!(many.index_of(*id), Some(i as u32));
+        assert_eq!(
+            many.index_of(id + 1).is_some(),
+            uniq.binary_search(&(id + 1)).is_ok()
+        );
+    }
     // Errors.
     let dup = meters(&[
         "meter=3,kbps,bands=type=drop,rate=1000",
