@@ -1,53 +1,48 @@
-//! The forwarding decision: the one function between a parsed packet and
-//! what the worker does with it.
+//! The forwarding decision: what a worker runs between rx and tx.
 //!
-//! Today a static port → port map from `[[forward]]`; the OpenFlow
-//! pipeline replaces the body of [`Forwarding::decide`], not its callers.
+//! Either the static port → port map of `[[forward]]` (decided on the input
+//! port alone, so the worker never parses) or the compiled OpenFlow
+//! pipeline of `[pipeline]` (every packet parsed and run through it).
+//! Immutable; shared read-only by all workers.
 
 use crate::config::Config;
+use crate::pipeline::CompiledPipeline;
 use crate::stats::DropReason;
-use crate::wire::FlowKey;
+use std::sync::Arc;
 
 /// What to do with one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Send out of the port with this index.
     Output(u16),
+    /// Drop and count under this reason.
     Drop(DropReason),
 }
 
-/// Immutable, shared read-only by all workers.
 #[derive(Debug, Clone)]
-pub struct Forwarding {
-    out: Box<[Option<u16>]>,
+pub enum Forwarding {
+    /// `out[in_port_index]`.
+    Static(Box<[Option<u16>]>),
+    Pipeline(Arc<CompiledPipeline>),
 }
 
 impl Forwarding {
-    pub fn new(config: &Config) -> Self {
-        Self {
-            out: config.forward.iter().map(|o| o.map(|p| p as u16)).collect(),
-        }
+    pub fn static_map(config: &Config) -> Self {
+        Forwarding::Static(config.forward.iter().map(|o| o.map(|p| p as u16)).collect())
     }
 
-    #[inline(always)]
-    pub fn decide(&self, key: &FlowKey) -> Verdict {
-        match self.out.get(key.in_port as usize) {
-            Some(Some(p)) => Verdict::Output(*p),
-            _ => Verdict::Drop(DropReason::NoRoute),
-        }
-    }
-
-    /// Whether the decision reads packet headers. The static map does not:
-    /// the worker then skips parsing and validates only frame lengths.
+    /// Whether the decision reads packet headers.
     #[inline(always)]
     pub fn reads_headers(&self) -> bool {
-        false
+        matches!(self, Forwarding::Pipeline(_))
     }
 
-    /// The output for every packet from `in_port`, when the decision
-    /// depends on nothing else.
+    /// The static map's output for every packet from `in_port`.
     #[inline(always)]
     pub fn port_route(&self, in_port: u16) -> Option<u16> {
-        self.out.get(in_port as usize).copied().flatten()
+        match self {
+            Forwarding::Static(out) => out.get(in_port as usize).copied().flatten(),
+            Forwarding::Pipeline(_) => None,
+        }
     }
 }

@@ -6,10 +6,11 @@ use crate::admin::{Admin, Shared};
 use crate::config::Config;
 use crate::dpdk::{self, Eal, Mempool, Port};
 use crate::forward::Forwarding;
+use crate::pipeline::PipelineCounters;
 use crate::stats::{self, WorkerStats};
-use crate::worker::{RxSource, Worker};
+use crate::worker::{PipelineContext, RxSource, Worker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +84,13 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     }
 
-    let forwarding = Arc::new(Forwarding::new(&config));
+    let forwarding = Arc::new(Forwarding::static_map(&config));
+    let links = Arc::new(AtomicU64::new(link_bits(&ports)));
+    let (punt_tx, punt_rx) = crossbeam_channel::bounded::<dpdk::Mbuf>(1024);
+    let pipeline_counters: Vec<Arc<PipelineCounters>> = match &*forwarding {
+        Forwarding::Pipeline(p) => (0..nworkers).map(|_| Arc::new(p.new_counters())).collect(),
+        Forwarding::Static(_) => Vec::new(),
+    };
     let worker_stats: Vec<Arc<WorkerStats>> = (0..nworkers)
         .map(|_| Arc::new(WorkerStats::new(ports.len())))
         .collect();
@@ -124,6 +131,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
             tx,
             Arc::clone(&forwarding),
             Arc::clone(&worker_stats[w]),
+            PipelineContext {
+                pool: pool.clone(),
+                counters: pipeline_counters.get(w).cloned(),
+                links: Arc::clone(&links),
+                punt: punt_tx.clone(),
+            },
         );
         let stop = Arc::clone(&stop);
         let t = std::thread::Builder::new()
@@ -142,6 +155,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let started = Instant::now();
     while !term.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        links.store(link_bits(&ports), Ordering::Relaxed);
+        // Packet-ins: no controller connection yet; counted and freed.
+        while punt_rx.try_recv().is_ok() {}
         if hup.swap(false, Ordering::Relaxed) {
             eprintln!("sluice: SIGHUP received; live reload is not implemented yet, configuration unchanged");
         }
@@ -155,6 +171,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     for t in threads {
         let _ = t.join();
     }
+    while punt_rx.try_recv().is_ok() {}
     admin.shutdown();
     for (port, p) in ports.iter().zip(&config.ports) {
         if let Err(e) = port.stop() {
@@ -212,4 +229,12 @@ fn print_final(config: &Config, workers: &[Arc<WorkerStats>], ports: &[Port]) {
         .map(|(r, n)| format!("{}={n}", r.as_str()))
         .collect();
     println!("drops: {}", list.join(" "));
+}
+
+/// Link-up bits by port index (ports beyond 64 read as up).
+fn link_bits(ports: &[Port]) -> u64 {
+    ports.iter().enumerate().take(64).fold(0, |bits, (i, p)| {
+        let up = p.link().is_ok_and(|l| l.up);
+        bits | (up as u64) << i
+    })
 }

@@ -41,6 +41,10 @@ pub enum DropReason {
     NoRoute,
     /// The tx queue was full: the driver did not take the packet.
     TxFull,
+    /// No mbuf for a copy (several outputs, a packet-in).
+    NoMbuf,
+    /// The packet-in ring to the admin thread was full.
+    PuntFull,
 }
 
 impl DropReason {
@@ -56,6 +60,8 @@ impl DropReason {
             DropReason::Malformed => "malformed",
             DropReason::NoRoute => "no_route",
             DropReason::TxFull => "tx_full",
+            DropReason::NoMbuf => "no_mbuf",
+            DropReason::PuntFull => "punt_full",
         }
     }
 }
@@ -81,6 +87,8 @@ pub struct WorkerStats {
     pub busy_cycles: Counter,
     pub idle_cycles: Counter,
     pub drops: [Counter; DropReason::COUNT],
+    /// Packet-ins handed to the admin thread.
+    pub punted: Counter,
     /// `rx_bursts[n]`: polls that returned n packets (n >= 1).
     pub rx_bursts: [Counter; BURST_SIZE + 1],
     pub ports: Box<[PortCounters]>,
@@ -94,6 +102,7 @@ impl WorkerStats {
             busy_cycles: Counter::default(),
             idle_cycles: Counter::default(),
             drops: Default::default(),
+            punted: Counter::default(),
             rx_bursts: std::array::from_fn(|_| Counter::default()),
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
         }

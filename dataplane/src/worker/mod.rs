@@ -17,11 +17,17 @@
 //! shares only the read-only [`Forwarding`] and its [`WorkerStats`] (which
 //! the admin thread reads).
 
-use crate::dpdk::{self, Burst, Mbuf, RxQueue, TxBuffer, TxQueue, BURST_SIZE};
+mod sink;
+
+use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxBuffer, TxQueue, BURST_SIZE};
 use crate::forward::{Forwarding, Verdict};
+use crate::pipeline::{
+    self, CompiledPipeline, Env, PassThroughMeters, PipelineCounters, Registers,
+};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{self, FlowKey};
-use std::sync::atomic::{AtomicBool, Ordering};
+use sink::WorkerSink;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What classifying a burst found.
@@ -49,6 +55,22 @@ pub struct Worker {
     txbuf: Vec<TxBuffer>,
     forwarding: Arc<Forwarding>,
     stats: Arc<WorkerStats>,
+    /// What the pipeline needs besides the burst (unused by the static map).
+    ctx: PipelineContext,
+}
+
+/// A worker's share of what the OpenFlow pipeline needs.
+pub struct PipelineContext {
+    /// Copies for multiple outputs and packet-ins come from here.
+    pub pool: Mempool,
+    /// This worker's counters for the current pipeline (none for the
+    /// static map).
+    pub counters: Option<Arc<PipelineCounters>>,
+    /// Link up bits by port index (fast-failover liveness), kept by the
+    /// admin thread.
+    pub links: Arc<AtomicU64>,
+    /// Packet-ins (copies) to the admin thread; full → counted drop.
+    pub punt: crossbeam_channel::Sender<Mbuf>,
 }
 
 impl Worker {
@@ -59,6 +81,7 @@ impl Worker {
         tx: Vec<TxQueue>,
         forwarding: Arc<Forwarding>,
         stats: Arc<WorkerStats>,
+        ctx: PipelineContext,
     ) -> Self {
         let txbuf = tx.iter().map(|_| TxBuffer::new()).collect();
         Self {
@@ -69,6 +92,7 @@ impl Worker {
             txbuf,
             forwarding,
             stats,
+            ctx,
         }
     }
 
@@ -84,7 +108,9 @@ impl Worker {
             .map_err(|e| eprintln!("worker {}: {e} (mempool per-core cache disabled)", self.id))
             .ok();
         let mut burst = Burst::new();
-        let mut keys = [FlowKey::default(); BURST_SIZE];
+        let mut key = FlowKey::default();
+        // The worker's own reference: no refcount traffic per burst.
+        let forwarding = Arc::clone(&self.forwarding);
         let mut verdicts = [Verdict::Drop(DropReason::NoRoute); BURST_SIZE];
         let mut last = dpdk::rdtsc();
         'poll: loop {
@@ -101,7 +127,7 @@ impl Worker {
                     self.stats.idle_cycles.add(now.wrapping_sub(last));
                 } else {
                     let port = self.rx[i].port;
-                    self.process(port, &mut burst, &mut keys, &mut verdicts);
+                    self.process(&forwarding, port, &mut burst, &mut key, &mut verdicts);
                     now = dpdk::rdtsc();
                     self.stats.busy_polls.add(1);
                     self.stats.busy_cycles.add(now.wrapping_sub(last));
@@ -118,22 +144,23 @@ impl Worker {
     #[inline]
     fn process(
         &mut self,
+        forwarding: &Forwarding,
         in_port: u16,
         burst: &mut Burst,
-        keys: &mut [FlowKey; BURST_SIZE],
+        key: &mut FlowKey,
         verdicts: &mut [Verdict; BURST_SIZE],
     ) {
         let n = burst.len();
+        if let Forwarding::Pipeline(p) = forwarding {
+            self.run_pipeline(p, in_port, burst, key);
+            return;
+        }
         let Classified {
             rx_bytes,
             malformed,
             no_route,
             uniform,
-        } = if self.forwarding.reads_headers() {
-            self.classify_parsed(in_port, burst, keys, verdicts)
-        } else {
-            self.classify_by_port(in_port, burst, verdicts)
-        };
+        } = Self::classify_by_port(forwarding, in_port, burst, verdicts);
         self.stats.rx_bursts[n].add(1);
         let pc = &self.stats.ports[in_port as usize];
         pc.rx_packets.add(n as u64);
@@ -147,39 +174,59 @@ impl Worker {
         self.transmit(burst, verdicts, rx_bytes, uniform);
     }
 
-    /// Full parse of every packet into its `FlowKey`, then the decision.
-    #[inline]
-    fn classify_parsed(
-        &self,
+    /// Runs every packet of the burst through the compiled pipeline, in
+    /// order, each straight into its output port's tx buffer (copies for
+    /// several outputs come from the mempool through [`WorkerSink`]).
+    fn run_pipeline(
+        &mut self,
+        p: &CompiledPipeline,
         in_port: u16,
-        burst: &Burst,
-        keys: &mut [FlowKey; BURST_SIZE],
-        verdicts: &mut [Verdict; BURST_SIZE],
-    ) -> Classified {
-        let (mut rx_bytes, mut malformed, mut no_route) = (0u64, 0u64, 0u64);
-        for (i, m) in burst.as_slice().iter().enumerate() {
-            burst.prefetch(i + 1);
-            let data = m.data();
-            rx_bytes += data.len() as u64;
-            verdicts[i] =
-                if m.is_contiguous() && wire::parse(data, in_port as u32, &mut keys[i]).is_ok() {
-                    self.forwarding.decide(&keys[i])
-                } else {
-                    Verdict::Drop(DropReason::Malformed)
-                };
-            match verdicts[i] {
-                Verdict::Drop(DropReason::Malformed) => malformed += 1,
-                Verdict::Drop(_) => no_route += 1,
-                Verdict::Output(_) => {}
+        burst: &mut Burst,
+        key: &mut FlowKey,
+    ) {
+        let n = burst.len();
+        let ofport = p.ofport(in_port as u32).unwrap_or(in_port as u32 + 1);
+        let links = self.ctx.links.load(Ordering::Relaxed);
+        let port_live = |of: u32| {
+            p.port_index(of)
+                .is_some_and(|i| i < 64 && links >> i & 1 == 1)
+        };
+        let mut meters = PassThroughMeters;
+        let mut env = Env::with_liveness(&mut meters, &port_live);
+        let Some(counters) = self.ctx.counters.as_deref() else {
+            // A pipeline without counters for this worker is a wiring bug:
+            // count the burst as dropped rather than panic.
+            self.stats.count_drop(DropReason::NoRoute, n as u64);
+            burst.clear();
+            return;
+        };
+        let mut sink = WorkerSink::new(
+            &self.ctx.pool,
+            &mut self.tx,
+            &mut self.txbuf,
+            &self.stats,
+            &self.ctx.punt,
+        );
+        let (mut rx_bytes, mut malformed) = (0u64, 0u64);
+        for mut m in burst.drain() {
+            rx_bytes += m.len() as u64;
+            if !m.is_contiguous() || wire::parse(m.data(), ofport, key).is_err() {
+                malformed += 1;
+                continue;
+            }
+            let mut regs = Registers::default();
+            match p.process(&mut m, key, &mut regs, &mut env, &mut sink, counters) {
+                pipeline::Verdict::Output { port, .. } => sink.push(port as usize, m),
+                pipeline::Verdict::Consumed | pipeline::Verdict::Drop(_) => {}
             }
         }
-        let n = burst.len();
-        let uniform = verdicts[1..n].iter().all(|v| *v == verdicts[0]);
-        Classified {
-            rx_bytes,
-            malformed,
-            no_route,
-            uniform,
+        sink.flush();
+        self.stats.rx_bursts[n].add(1);
+        let pc = &self.stats.ports[in_port as usize];
+        pc.rx_packets.add(n as u64);
+        pc.rx_bytes.add(rx_bytes);
+        if malformed != 0 {
+            self.stats.count_drop(DropReason::Malformed, malformed);
         }
     }
 
@@ -188,12 +235,12 @@ impl Worker {
     /// chained mbuf, is malformed). The packet data is never touched.
     #[inline]
     fn classify_by_port(
-        &self,
+        forwarding: &Forwarding,
         in_port: u16,
         burst: &Burst,
         verdicts: &mut [Verdict; BURST_SIZE],
     ) -> Classified {
-        let route = match self.forwarding.port_route(in_port) {
+        let route = match forwarding.port_route(in_port) {
             Some(out) => Verdict::Output(out),
             None => Verdict::Drop(DropReason::NoRoute),
         };
@@ -241,7 +288,7 @@ impl Worker {
                         self.flush(out);
                     }
                     let r = self.tx[out].tx_burst_all_counted(burst, bytes);
-                    self.count_tx(out, r);
+                    count_tx(&self.stats, out, r);
                 }
                 Verdict::Drop(_) => burst.clear(),
             }
@@ -255,7 +302,7 @@ impl Worker {
                     let out = out as usize;
                     touched |= 1 << out;
                     let r = self.txbuf[out].push(m, &mut self.tx[out]);
-                    self.count_tx(out, r);
+                    count_tx(&self.stats, out, r);
                 }
                 Verdict::Drop(_) => drop::<Mbuf>(m),
             }
@@ -269,20 +316,21 @@ impl Worker {
 
     fn flush(&mut self, port: usize) {
         let r = self.txbuf[port].flush(&mut self.tx[port]);
-        self.count_tx(port, r);
+        count_tx(&self.stats, port, r);
     }
+}
 
-    #[inline(always)]
-    fn count_tx(&self, port: usize, r: dpdk::TxResult) {
-        if r.sent == 0 && r.dropped == 0 {
-            return;
-        }
-        let pc = &self.stats.ports[port];
-        pc.tx_packets.add(r.sent as u64);
-        pc.tx_bytes.add(r.sent_bytes);
-        if r.dropped != 0 {
-            pc.tx_dropped.add(r.dropped as u64);
-            self.stats.count_drop(DropReason::TxFull, r.dropped as u64);
-        }
+/// Counts what a tx call did for `port`.
+#[inline(always)]
+fn count_tx(stats: &WorkerStats, port: usize, r: dpdk::TxResult) {
+    if r.sent == 0 && r.dropped == 0 {
+        return;
+    }
+    let pc = &stats.ports[port];
+    pc.tx_packets.add(r.sent as u64);
+    pc.tx_bytes.add(r.sent_bytes);
+    if r.dropped != 0 {
+        pc.tx_dropped.add(r.dropped as u64);
+        stats.count_drop(DropReason::TxFull, r.dropped as u64);
     }
 }
