@@ -98,6 +98,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.clone(),
         ports.clone(),
         worker_stats.clone(),
+        Arc::clone(&forwarding),
+        pipeline_counters.clone(),
     ));
     let admin = Admin::start(Arc::clone(&shared)).map_err(|source| RunError::Admin {
         addr: config.admin.listen,

@@ -15,9 +15,11 @@ pub mod metrics;
 
 use crate::config::Config;
 use crate::dpdk::Port;
+use crate::forward::Forwarding;
+use crate::pipeline::{DropCause, PipelineCounters};
 use crate::stats::{self, WorkerStats};
 use http::{HttpServer, Request, Response, Router};
-use metrics::{BuildInfo, DropSample, MetricsSnapshot, PortSample, WorkerSample};
+use metrics::{BuildInfo, DropSample, MetricsSnapshot, PortSample, TableSample, WorkerSample};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,13 +29,23 @@ pub struct Shared {
     pub config: Config,
     pub ports: Vec<Port>,
     pub workers: Vec<Arc<WorkerStats>>,
+    pub forwarding: Arc<Forwarding>,
+    /// Each worker's counters of the compiled pipeline (empty for the
+    /// static map).
+    pub pipeline_counters: Vec<Arc<PipelineCounters>>,
     pub started: Instant,
     pub start_time_seconds: f64,
     pub tsc_hz: u64,
 }
 
 impl Shared {
-    pub fn new(config: Config, ports: Vec<Port>, workers: Vec<Arc<WorkerStats>>) -> Self {
+    pub fn new(
+        config: Config,
+        ports: Vec<Port>,
+        workers: Vec<Arc<WorkerStats>>,
+        forwarding: Arc<Forwarding>,
+        pipeline_counters: Vec<Arc<PipelineCounters>>,
+    ) -> Self {
         let start_time_seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -41,6 +53,8 @@ impl Shared {
             config,
             ports,
             workers,
+            forwarding,
+            pipeline_counters,
             started: Instant::now(),
             start_time_seconds,
             tsc_hz: crate::dpdk::tsc_hz(),
@@ -97,18 +111,43 @@ impl Shared {
                 rx_burst_sizes: s.rx_bursts.iter().map(|c| c.get()).collect(),
             })
             .collect();
-        let drops = self
-            .workers
-            .iter()
-            .enumerate()
-            .flat_map(|(w, s)| {
-                stats::DropReason::ALL.into_iter().map(move |r| DropSample {
+        // Worker drop reasons and pipeline drop causes, merged by name (both
+        // have "malformed") per worker.
+        let mut drops: Vec<DropSample> = Vec::new();
+        for (w, s) in self.workers.iter().enumerate() {
+            let mut add = |reason: &'static str, packets: u64| match drops
+                .iter_mut()
+                .find(|d| d.worker == w && d.reason == reason)
+            {
+                Some(d) => d.packets += packets,
+                None => drops.push(DropSample {
                     worker: w,
-                    reason: r.as_str(),
-                    packets: s.drops[r as usize].get(),
+                    reason,
+                    packets,
+                }),
+            };
+            for r in stats::DropReason::ALL {
+                add(r.as_str(), s.drops[r as usize].get());
+            }
+            if let Some(pc) = self.pipeline_counters.get(w) {
+                for (i, name) in DropCause::NAMES.iter().enumerate() {
+                    add(name, pc.drops[i].get());
+                }
+            }
+        }
+        let tables = match &*self.forwarding {
+            Forwarding::Pipeline(p) => p
+                .table_info(self.pipeline_counters.iter().map(|c| &**c))
+                .into_iter()
+                .map(|t| TableSample {
+                    table_id: t.id,
+                    lookups: t.lookups,
+                    matches: t.matches,
+                    flows: t.entries as u64,
                 })
-            })
-            .collect();
+                .collect(),
+            Forwarding::Static(_) => Vec::new(),
+        };
         MetricsSnapshot {
             build: BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -123,6 +162,7 @@ impl Shared {
             ports,
             workers,
             drops,
+            tables,
             ..Default::default()
         }
     }
@@ -148,6 +188,7 @@ impl Admin {
         let addr = shared.config.admin.listen;
         let m = Arc::clone(&shared);
         let x = Arc::clone(&shared);
+        let d = Arc::clone(&shared);
         let router = Router::new()
             .get("/metrics", move |req: &Request| {
                 let snap = m.snapshot();
@@ -156,8 +197,17 @@ impl Admin {
             .get("/xstats", move |_: &Request| {
                 Response::text(200, x.xstats())
             })
+            .get("/dump-flows", move |_: &Request| match &*d.forwarding {
+                Forwarding::Pipeline(p) => {
+                    Response::text(200, p.dump_flows(d.pipeline_counters.iter().map(|c| &**c)))
+                }
+                Forwarding::Static(_) => Response::text(
+                    404,
+                    "no OpenFlow pipeline: this instance forwards by its static [[forward]] map\n",
+                ),
+            })
             .get("/", |_: &Request| {
-                Response::text(200, "sluice admin: /metrics /xstats\n")
+                Response::text(200, "sluice admin: /metrics /xstats /dump-flows\n")
             });
         let server = HttpServer::bind(addr, router.into_handler())?;
         Ok(Admin { server })
