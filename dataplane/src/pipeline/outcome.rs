@@ -93,6 +93,20 @@ impl DropCause {
     /// Number of distinct causes; [`DropCause::index`] is below this.
     pub const COUNT: usize = 10;
 
+    /// [`as_str`](Self::as_str) of each cause, by [`index`](Self::index).
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "malformed",
+        "table_miss",
+        "ttl_expired",
+        "meter",
+        "no_output",
+        "no_headroom",
+        "unknown_group",
+        "group_chain_too_deep",
+        "no_live_bucket",
+        "invalid_goto",
+    ];
+
     /// A dense index per cause (its data ignored), for per-reason drop
     /// counters kept in a flat array.
     pub const fn index(&self) -> usize {
@@ -495,6 +509,32 @@ mod tests {
             assert_eq!(c.index(), i);
             assert!(all[..i].iter().all(|d| d.as_str() != c.as_str()));
             assert!(!c.to_string().is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod drop_cause_tests {
+    use super::*;
+    use crate::wire::{Layer, Malformed};
+
+    #[test]
+    fn names_follow_the_index() {
+        let all = [
+            DropCause::Malformed(Malformed::Truncated { layer: Layer::Ethernet }),
+            DropCause::TableMiss { table: 3 },
+            DropCause::TtlExpired,
+            DropCause::Meter { id: 1 },
+            DropCause::NoOutput,
+            DropCause::NoHeadroom,
+            DropCause::UnknownGroup { id: 1 },
+            DropCause::GroupChainTooDeep { id: 1 },
+            DropCause::NoLiveBucket { group: 1 },
+            DropCause::InvalidGoto { from: 1, to: 0 },
+        ];
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(c.index(), i);
+            assert_eq!(DropCause::NAMES[i], c.as_str());
         }
     }
 }
