@@ -10,9 +10,10 @@
 //! * `r2/<table>/<flows>`: one table's lookups (the registers carry the
 //!   metadata table 0 would write);
 //! * `r2/pipeline/<flows>`: the three lookups a packet makes;
-//! * `kind/<kind>`: one table per classifier kind, 1,000 flows
-//!   (`tss-acl` is the ACL forced into plain tuple-space search, for
-//!   comparison);
+//! * `kind/<kind>`: one table per classifier kind, 1,000 flows (linear: a
+//!   7-rule table; direct: R2 table 0; exact: table 2; lpm: 10,000 routes
+//!   /16../32; partitioned: table 1; `tss-routes` and `tss-acl` are tables
+//!   2 and 1 forced into plain tuple-space search, for comparison);
 //! * `batch/<flows>`: `lookup_batch` over the ACL table;
 //! * `build/100k`: compiling 100,000 flows (R2 scaled: 10,000 ACL rules,
 //!   89,897 routes) from parsed matches.
@@ -351,25 +352,29 @@ fn kind_benches(c: &mut Criterion) {
         k.ip_proto = if i % 2 == 0 { 6 } else { 17 };
         k.in_port = 1 + (i % 3) as u32;
     }
-    let cases: [(&str, Classifier, &[Packet]); 6] = [
+    let forced =
+        |t: &Table, kind: Kind| Classifier::build_as(&rules(t), kind).expect("holds anything");
+    let cases: [(&str, Classifier, &[Packet]); 7] = [
         ("linear", Classifier::build(&rules(&tiny)), &traffic_tiny),
         (
             "direct",
             Classifier::build(&rules(&w.tables[0])),
             &traffic_r2,
         ),
+        (
+            "exact",
+            Classifier::build(&rules(&w.tables[2])),
+            &traffic_r2,
+        ),
         ("lpm", Classifier::build(&rules(&lpm)), &traffic_lpm),
-        ("tss", Classifier::build(&rules(&w.tables[2])), &traffic_r2),
         (
             "partitioned",
             Classifier::build(&rules(&w.tables[1])),
             &traffic_r2,
         ),
-        (
-            "tss-acl",
-            Classifier::build_as(&rules(&w.tables[1]), Kind::Tss).expect("tss holds anything"),
-            &traffic_r2,
-        ),
+        // The same tables forced into plain tuple-space search.
+        ("tss-routes", forced(&w.tables[2], Kind::Tss), &traffic_r2),
+        ("tss-acl", forced(&w.tables[1], Kind::Tss), &traffic_r2),
     ];
     let mut g = configure(c, "kind");
     for (name, cl, traffic) in &cases {
