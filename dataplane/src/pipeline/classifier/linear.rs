@@ -42,82 +42,58 @@ pub(crate) fn search(arena: &[u64], off: usize, n: usize, words: &[u8], k: &Word
     let Some(list) = arena.get(off..off + n * stride) else {
         return;
     };
-    match *words {
-        [] => {
+    match words.len() {
+        0 => {
             if let Some(&r) = list.first() {
                 *best = (*best).max(r);
             }
         }
-        [a] => {
-            let x = k[a as usize];
-            for d in list.chunks_exact(3) {
-                if d[0] <= *best {
-                    return;
-                }
-                if x & d[2] == d[1] {
-                    *best = d[0];
-                    return;
-                }
-            }
+        1 => run::<1>(list, words, k, best),
+        2 => run::<2>(list, words, k, best),
+        3 => run::<3>(list, words, k, best),
+        4 => run::<4>(list, words, k, best),
+        5 => run::<5>(list, words, k, best),
+        6 => run::<6>(list, words, k, best),
+        _ => run::<WORDS>(list, words, k, best),
+    }
+}
+
+/// `search` over rules of `N` stored words (`N = WORDS` for any count:
+/// the missing words compare as 0 against mask 0).
+#[inline(always)]
+fn run<const N: usize>(list: &[u64], words: &[u8], k: &Words, best: &mut u64) {
+    let mut x = [0u64; N];
+    for (xi, &w) in x.iter_mut().zip(words) {
+        *xi = k[w as usize];
+    }
+    let stride = 1 + 2 * words.len();
+    // The first list a lookup visits starts from nothing, so every rule
+    // may win and the per-rule rank test can go.
+    if *best == 0 {
+        scan::<N, false>(list, stride, &x, best);
+    } else {
+        scan::<N, true>(list, stride, &x, best);
+    }
+}
+
+#[inline(always)]
+fn scan<const N: usize, const CHECK: bool>(
+    list: &[u64],
+    stride: usize,
+    x: &[u64; N],
+    best: &mut u64,
+) {
+    for d in list.chunks_exact(stride) {
+        if CHECK && d[0] <= *best {
+            return;
         }
-        [a, b] => {
-            let (x0, x1) = (k[a as usize], k[b as usize]);
-            for d in list.chunks_exact(5) {
-                if d[0] <= *best {
-                    return;
-                }
-                if ((x0 & d[2]) ^ d[1]) | ((x1 & d[4]) ^ d[3]) == 0 {
-                    *best = d[0];
-                    return;
-                }
-            }
-        }
-        [a, b, c] => {
-            let (x0, x1, x2) = (k[a as usize], k[b as usize], k[c as usize]);
-            for d in list.chunks_exact(7) {
-                if d[0] <= *best {
-                    return;
-                }
-                if ((x0 & d[2]) ^ d[1]) | ((x1 & d[4]) ^ d[3]) | ((x2 & d[6]) ^ d[5]) == 0 {
-                    *best = d[0];
-                    return;
-                }
-            }
-        }
-        [a, b, c, e] => {
-            let (x0, x1, x2, x3) = (k[a as usize], k[b as usize], k[c as usize], k[e as usize]);
-            for d in list.chunks_exact(9) {
-                if d[0] <= *best {
-                    return;
-                }
-                let diff = ((x0 & d[2]) ^ d[1])
-                    | ((x1 & d[4]) ^ d[3])
-                    | ((x2 & d[6]) ^ d[5])
-                    | ((x3 & d[8]) ^ d[7]);
-                if diff == 0 {
-                    *best = d[0];
-                    return;
-                }
-            }
-        }
-        _ => {
-            let mut x = [0u64; WORDS];
-            for (xi, &w) in x.iter_mut().zip(words) {
-                *xi = k[w as usize];
-            }
-            for d in list.chunks_exact(stride) {
-                if d[0] <= *best {
-                    return;
-                }
-                let diff = x
-                    .iter()
-                    .zip(d[1..].chunks_exact(2))
-                    .fold(0, |acc, (xi, vm)| acc | ((xi & vm[1]) ^ vm[0]));
-                if diff == 0 {
-                    *best = d[0];
-                    return;
-                }
-            }
+        let diff = x
+            .iter()
+            .zip(d[1..].chunks_exact(2))
+            .fold(0, |acc, (xi, vm)| acc | ((xi & vm[1]) ^ vm[0]));
+        if diff == 0 {
+            *best = (*best).max(d[0]);
+            return;
         }
     }
 }
