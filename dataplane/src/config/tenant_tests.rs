@@ -573,3 +573,18 @@ fn parse_helpers() {
         (0, 0xffff_ffff)
     );
 }
+
+/// More than 64 distinct masks: the pairwise check.
+#[test]
+fn many_distinct_metadata_masks() {
+    let mut text = String::new();
+    for i in 1..=70u64 {
+        text += &format!(
+            "[[tenant]]\nname = \"t{i}\"\nmatch = {{ metadata = \"{i:#x}/{:#x}\" }}\nrate = \"1Mbit\"\n",
+            0xff | (i << 8)
+        );
+    }
+    assert_eq!(ok(&text).len(), 70);
+    text += "[[tenant]]\nname = \"late\"\nmatch = { metadata = \"0x5/0xff\" }\nrate = \"1Mbit\"\n";
+    err_at(&text, "\"0x5/0xff\"", 0, &["of tenant \"t5\""]);
+}
