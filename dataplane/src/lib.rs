@@ -14,5 +14,6 @@ pub mod pipeline;
 pub mod rng;
 pub mod runtime;
 pub mod stats;
+pub mod tenant;
 pub mod wire;
 pub mod worker;
