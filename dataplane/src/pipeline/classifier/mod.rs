@@ -30,10 +30,17 @@
 //! | `tss` | general, few distinct masks | one probe per mask, best mask first, early exit (`tss.rs`) |
 //! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear or TSS leaves (`partition.rs`) |
 //!
-//! The general kinds work on packed keys (`key.rs`): the fields a table
-//! uses are placed into a few `u64` words, extracted once per lookup into
-//! a stack array; rules are packed the same way, so matching and hashing
-//! never allocate.
+//! The general kinds work on packed keys (`key.rs`): every field has a
+//! fixed place in 20 `u64` words (the IPv4 5-tuple, `eth_type`, `in_port`,
+//! VLAN and `metadata` in the first four); a lookup extracts only the
+//! groups of words its table uses into a stack array, and rules are packed
+//! the same way, so matching and hashing never allocate.
+//!
+//! Cost on the R2 benchmark tables (release, one core of the 2-core dev
+//! VM, cachegrind instruction counts per lookup in parentheses): table 0
+//! `direct` 6 ns (64), table 1 `partitioned` 32-44 ns (363; plain TSS on
+//! the same 144 masks: 1.2-3 us), table 2 `exact` 11-19 ns (139), from 1
+//! to 100,000 flows. `benches/classifier.rs` measures them.
 //!
 //! # Threads
 //!
