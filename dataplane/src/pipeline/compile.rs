@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use super::classifier::{Classifier, Rule};
 use super::counters::{CounterTotals, PipelineCounters};
 use super::overlap;
-use super::program::{self, flag, Entry, Group, Op, NONE, PARTIAL};
+use super::program::{self, flag, Entry, Group, Kind, Op, NONE, PARTIAL};
 use super::reference::MAX_GROUP_DEPTH;
 use crate::openflow::{
     port, Action, Field, FlowEntry, FlowStats, GroupEntry, Instruction, MeterEntry, OutPort,
@@ -405,8 +405,9 @@ impl CompiledPipeline {
         &self,
         workers: impl IntoIterator<Item = &'a PipelineCounters>,
     ) -> CounterTotals {
+        let ranges: Vec<(u32, u32)> = self.tables.iter().map(|t| (t.base, t.len)).collect();
         CounterTotals::sum(
-            self.tables.len(),
+            &ranges,
             self.entries.len(),
             workers.into_iter().filter(|w| self.owns_counters(w)),
         )
@@ -531,16 +532,32 @@ impl Emitter<'_> {
         if goto == NONE && write.0 == write.1 {
             flags |= flag::ENDS;
         }
+        let mut out = (0, 0);
+        if let [Op::Output { port, ofport }] = &self.ops[apply.0 as usize..apply.1 as usize] {
+            flags |= flag::ONE_OUTPUT;
+            out = (*port, *ofport);
+        }
+        let meter = ins.meter().unwrap_or(NONE);
+        let plain = meter == NONE && write.0 == write.1 && flags & flag::CLEAR == 0;
+        let kind = if plain && apply.0 == apply.1 && goto != NONE {
+            Kind::Goto
+        } else if plain && flags & flag::ONE_OUTPUT != 0 && goto == NONE {
+            Kind::Output
+        } else {
+            Kind::General
+        };
         Entry {
             cookie: f.cookie,
             metadata_value,
             metadata_mask,
             apply,
             write,
-            meter: ins.meter().unwrap_or(NONE),
+            meter,
             goto,
+            out,
             table_id: f.table,
             flags,
+            kind,
         }
     }
 }

@@ -12,7 +12,10 @@
 //! index, so the admin thread sums them over workers with one pass over
 //! contiguous memory (100,000 entries × 16 bytes per worker: well under a
 //! millisecond per scrape). An entry's packet and byte counters sit side by
-//! side, so counting a hit touches one cache line. Each counter has exactly
+//! side, so counting a hit touches one cache line. A lookup that hits is
+//! counted only in its entry: a table's matches are the sum of its entries'
+//! packets and its lookups those plus its misses (counted per table), so
+//! the data path does two counter updates per table, not four. Each counter has exactly
 //! one writer, the worker, which adds with a relaxed load and store (a
 //! plain `mov` on x86, no locked instruction); readers use relaxed loads
 //! and see values at most a few packets old, never torn.
@@ -42,13 +45,6 @@ impl Counter {
     }
 }
 
-/// Lookups and hits of one table.
-#[derive(Debug, Default)]
-pub struct TableCounters {
-    pub lookups: Counter,
-    pub matches: Counter,
-}
-
 /// Packets and bytes of one flow entry (bytes as the packet was when the
 /// entry matched it).
 #[derive(Debug, Default)]
@@ -63,8 +59,9 @@ pub struct EntryCounters {
 pub struct PipelineCounters {
     /// Shape check: the pipeline these counters belong to.
     pub(crate) generation: u64,
-    /// Per table index (the pipeline's table order, ascending table id).
-    pub tables: Box<[TableCounters]>,
+    /// Lookups that matched nothing, per table index (the pipeline's
+    /// table order, ascending table id).
+    pub misses: Box<[Counter]>,
     /// Per global entry index.
     pub entries: Box<[EntryCounters]>,
     /// Drops per [`DropCause::index`]: every drop the pipeline decides,
@@ -85,7 +82,7 @@ impl PipelineCounters {
     pub(crate) fn new(generation: u64, tables: usize, entries: usize) -> Self {
         PipelineCounters {
             generation,
-            tables: (0..tables).map(|_| TableCounters::default()).collect(),
+            misses: (0..tables).map(|_| Counter::default()).collect(),
             entries: (0..entries).map(|_| EntryCounters::default()).collect(),
             drops: Default::default(),
             no_local_port: Counter::default(),
@@ -121,20 +118,20 @@ pub struct CounterTotals {
 impl CounterTotals {
     /// Sums `workers` (blocks of another shape — an older pipeline — are
     /// added where they fit; callers pass the current generation's).
+    /// `tables` holds each table's entry range `(first, count)`.
     pub fn sum<'a>(
-        tables: usize,
+        tables: &[(u32, u32)],
         entries: usize,
         workers: impl IntoIterator<Item = &'a PipelineCounters>,
     ) -> Self {
         let mut t = CounterTotals {
-            tables: vec![(0, 0); tables],
+            tables: vec![(0, 0); tables.len()],
             entries: vec![(0, 0); entries],
             ..CounterTotals::default()
         };
         for w in workers {
-            for (acc, c) in t.tables.iter_mut().zip(w.tables.iter()) {
-                acc.0 += c.lookups.get();
-                acc.1 += c.matches.get();
+            for (acc, c) in t.tables.iter_mut().zip(w.misses.iter()) {
+                acc.0 += c.get();
             }
             for (acc, c) in t.entries.iter_mut().zip(w.entries.iter()) {
                 acc.0 += c.packets.get();
@@ -146,6 +143,14 @@ impl CounterTotals {
             t.no_local_port += w.no_local_port.get();
             t.unknown_in_port += w.unknown_in_port.get();
             t.copy_failures += w.copy_failures.get();
+        }
+        for (acc, &(first, n)) in t.tables.iter_mut().zip(tables) {
+            let range = first as usize..(first + n) as usize;
+            let matches: u64 = t
+                .entries
+                .get(range)
+                .map_or(0, |e| e.iter().map(|c| c.0).sum());
+            *acc = (acc.0 + matches, matches);
         }
         t
     }

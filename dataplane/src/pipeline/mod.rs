@@ -12,6 +12,8 @@
 //!   shared read-only by the workers; [`run`]: its per-packet
 //!   [`process`](CompiledPipeline::process) ([`Sink`], [`Verdict`]);
 //!   [`counters`]: per-worker [`PipelineCounters`].
+//! * [`trace`]: `sluice trace` (a packet from an ovs-style flow
+//!   description, or a pcap, traced through the pipeline).
 //! * [`groups`]: select-group hashing and bucket choice, fast failover.
 //! * [`env`]: what processing needs from outside ([`MeterHook`], port
 //!   liveness).
@@ -34,6 +36,7 @@ pub mod packet;
 mod program;
 pub mod reference;
 pub mod run;
+pub mod trace;
 
 #[cfg(test)]
 mod compile_tests;

@@ -70,16 +70,33 @@ pub(crate) mod flag {
     pub const CLEAR: u8 = 1 << 0;
     /// Priority 0 and an empty match: packet-ins are `no_match`.
     pub const TABLE_MISS: u8 = 1 << 1;
+    /// The apply actions are one output to a port: `Entry::out` (no op
+    /// list to load).
+    pub const ONE_OUTPUT: u8 = 1 << 3;
     /// No goto and no write_actions: if the action set is empty after
     /// this entry's clear, nothing happens to the packet after its apply
     /// actions (so a group at their end may use the packet itself).
     pub const ENDS: u8 = 1 << 2;
 }
 
-/// One flow entry, compiled.
+/// How an entry runs: two common shapes take a short path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only write_metadata (maybe) and goto_table.
+    Goto,
+    /// Only one output to a port (`Entry::out`), and the pipeline ends
+    /// (write_metadata allowed).
+    Output,
+    /// Anything else: every instruction in order.
+    General,
+}
+
+/// One flow entry, compiled: one cache line.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 pub(crate) struct Entry {
     pub cookie: u64,
+    /// Already within the mask.
     pub metadata_value: u64,
     /// 0: no write_metadata.
     pub metadata_mask: u64,
@@ -91,8 +108,11 @@ pub(crate) struct Entry {
     pub meter: u32,
     /// Index of the goto table in the table list, or [`NONE`].
     pub goto: u32,
+    /// With [`flag::ONE_OUTPUT`]: (port index, OpenFlow port).
+    pub out: (u32, u32),
     pub table_id: u8,
     pub flags: u8,
+    pub kind: Kind,
 }
 
 impl Entry {

@@ -47,7 +47,7 @@ use super::groups;
 use super::outcome::{DropCause, Egress, Outcome, PacketIn, PacketInReason};
 use super::packet::{PacketBuf, VecPacket};
 use super::program::{
-    flag, slot_field, Op, COMBINED, GROUP_SLOT, NONE, OUTPUT_SLOT, PARTIAL, SLOTS,
+    flag, slot_field, Entry, Kind, Op, COMBINED, GROUP_SLOT, NONE, OUTPUT_SLOT, PARTIAL, SLOTS,
 };
 use super::reference::MAX_GROUP_DEPTH;
 use crate::openflow::{Action, Field, GroupType, OFPCML_NO_BUFFER};
@@ -122,7 +122,9 @@ impl From<exec::Fault> for Stop {
     }
 }
 
-/// The buffer a flight works on.
+/// The buffer a flight works on. (`repr(u8)`: an explicit tag, one
+/// compare to match, instead of a niche in `P`.)
+#[repr(u8)]
 enum Buf<'b, P> {
     /// The packet itself, or the buffer of the flight a last bucket took
     /// over: writable.
@@ -172,10 +174,8 @@ struct Run<'r, 'e, 'a, S> {
     emitted: bool,
     first_drop: Option<DropCause>,
     in_port: u32,
-    /// Table, cookie and packet-in reason of the last entry matched.
-    table: u8,
-    cookie: u64,
-    reason: PacketInReason,
+    /// The last entry matched (table, cookie and reason of packet-ins).
+    entry: u32,
     /// Groups running one inside the other.
     chain: u8,
 }
@@ -225,7 +225,7 @@ impl<S> Run<'_, '_, '_, S> {
         self.emitted = true;
     }
 
-    fn packet_in<P: PacketBuf>(&mut self, fl: &Flight<'_, P>, max_len: u16)
+    fn packet_in<P: PacketBuf>(&mut self, fl: &Flight<'_, P>, max_len: u16, entry: Option<&Entry>)
     where
         S: Sink<P>,
     {
@@ -238,9 +238,9 @@ impl<S> Run<'_, '_, '_, S> {
             total_len.min(usize::from(max_len))
         };
         let info = PacketInInfo {
-            reason: self.reason,
-            table_id: self.table,
-            cookie: self.cookie,
+            reason: entry.map_or(PacketInReason::Action, Entry::reason),
+            table_id: entry.map_or(0, |e| e.table_id),
+            cookie: entry.map_or(0, |e| e.cookie),
             in_port: self.in_port,
             metadata: fl.regs.metadata,
             tunnel_id: fl.regs.tunnel_id,
@@ -312,9 +312,7 @@ impl CompiledPipeline {
             emitted: false,
             first_drop: None,
             in_port: key.in_port,
-            table: 0,
-            cookie: 0,
-            reason: PacketInReason::Action,
+            entry: NONE,
             chain: 0,
         };
         let mut fl = Flight {
@@ -357,33 +355,42 @@ impl CompiledPipeline {
                 run.drop::<P>(DropCause::TableMiss { table: 0 });
                 return;
             };
-            let tc = counters.tables.get(ti as usize);
-            if let Some(c) = tc {
-                c.lookups.add(1);
-            }
             let hit = table.classifier.lookup(fl.key, fl.regs);
-            let Some(ei) = hit.map(|id| table.base + id) else {
+            let Some(e) = hit.and_then(|id| self.entries.get((table.base + id) as usize)) else {
+                if let Some(c) = counters.misses.get(ti as usize) {
+                    c.add(1);
+                }
                 run.drop::<P>(DropCause::TableMiss { table: table.id });
                 return;
             };
-            let Some(e) = self.entries.get(ei as usize) else {
-                run.drop::<P>(DropCause::TableMiss { table: table.id });
-                return;
-            };
-            if let Some(c) = tc {
-                c.matches.add(1);
-            }
+            let ei = table.base + hit.unwrap_or(0);
             if let Some(c) = counters.entries.get(ei as usize) {
                 c.packets.add(1);
                 c.bytes.add(fl.buf.get().len() as u64);
             }
-            run.table = e.table_id;
-            run.cookie = e.cookie;
-            run.reason = e.reason();
+            run.entry = ei;
+            match e.kind {
+                Kind::Goto => {
+                    fl.regs.metadata = (fl.regs.metadata & !e.metadata_mask) | e.metadata_value;
+                    ti = e.goto;
+                    continue;
+                }
+                Kind::Output => {
+                    if e.out.1 != run.in_port {
+                        run.output(fl.buf.get(), e.out.0, fl.queue);
+                    }
+                    break;
+                }
+                Kind::General => {}
+            }
             if e.meter != NONE && !self.meter(e.meter, fl, run) {
                 return;
             }
-            if e.apply.0 != e.apply.1 {
+            if e.flags & flag::ONE_OUTPUT != 0 {
+                if e.out.1 != run.in_port {
+                    run.output(fl.buf.get(), e.out.0, fl.queue);
+                }
+            } else if e.apply.0 != e.apply.1 {
                 let ends =
                     e.flags & flag::ENDS != 0 && (e.flags & flag::CLEAR != 0 || present == 0);
                 let ops = self
@@ -422,10 +429,7 @@ impl CompiledPipeline {
                     present |= bit;
                 }
             }
-            if e.metadata_mask != 0 {
-                fl.regs.metadata =
-                    (fl.regs.metadata & !e.metadata_mask) | (e.metadata_value & e.metadata_mask);
-            }
+            fl.regs.metadata = (fl.regs.metadata & !e.metadata_mask) | e.metadata_value;
             if e.goto == NONE {
                 break;
             }
@@ -544,7 +548,10 @@ impl CompiledPipeline {
                     }
                 }
             }
-            Op::Controller { max_len } => run.packet_in(fl, max_len),
+            Op::Controller { max_len } => {
+                let e = self.entries.get(run.entry as usize);
+                run.packet_in(fl, max_len, e)
+            }
             Op::Local => run.counters.no_local_port.add(1),
             Op::Group(g) => self.group(g, fl, run, tail),
             Op::SetQueue(q) => fl.queue = Some(q),
