@@ -1,0 +1,158 @@
+//! The R2 workload of `../shared/bench/ovs-dpdk` (`gen_rules.py`,
+//! `gen_pcaps.py`) regenerated in Rust with the same structure, for the
+//! pipeline benchmark: rules as ovs-ofctl add-flows text, traffic as
+//! frames.
+
+use sluice::rng::XorShift64;
+use sluice::wire::build::PacketBuilder;
+
+fn ip(v: u32) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        v >> 24,
+        (v >> 16) & 255,
+        (v >> 8) & 255,
+        v & 255
+    )
+}
+
+fn prefix(rng: &mut XorShift64, lens: &[u32]) -> String {
+    let len = lens[rng.below(lens.len() as u64) as usize];
+    let v = (10 << 24) | (rng.next_u32() >> 8);
+    format!("{}/{len}", ip(v & (u32::MAX << (32 - len))))
+}
+
+/// An inclusive port range as value/mask blocks (gen_rules.py's
+/// `range_to_masks`).
+fn port_blocks(mut lo: u32, hi: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    while lo <= hi {
+        let mut size = if lo == 0 {
+            1 << 16
+        } else {
+            lo & lo.wrapping_neg()
+        };
+        while size > hi - lo + 1 {
+            size >>= 1;
+        }
+        out.push((lo, 0xffff & !(size - 1)));
+        lo += size;
+    }
+    out
+}
+
+fn tp_dst(v: u32, m: u32) -> String {
+    if m == 0xffff {
+        format!("tp_dst={v}")
+    } else {
+        format!("tp_dst=0x{v:04x}/0x{m:04x}")
+    }
+}
+
+/// R2 as an add-flows file, and the routed destinations.
+pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> (String, Vec<u32>) {
+    let mut rng = XorShift64::new(seed);
+    let mut lines: Vec<String> = (0..tenants)
+        .map(|t| {
+            format!(
+                "table=0,priority=100,in_port=1,dl_vlan={},actions=write_metadata:{},goto_table:1",
+                100 + t,
+                t + 1
+            )
+        })
+        .collect();
+    let per = acl / tenants as usize;
+    for t in 0..tenants {
+        let md = t + 1;
+        let mut rules = vec![format!(
+            "table=1,priority=10,metadata={md},ip,actions=goto_table:2"
+        )];
+        let mut k = 0;
+        while rules.len() < per {
+            let prio = 20 + rng.below(59_980);
+            let (matches, action): (Vec<String>, &str) = match k % 3 {
+                0 => {
+                    let lo = rng.below(60_001) as u32;
+                    let hi = (lo + [0, 3, 15, 99, 1000][rng.below(5) as usize]).min(65_535);
+                    let src = prefix(&mut rng, &[8, 12, 16, 20, 24]);
+                    let m = port_blocks(lo, hi)
+                        .into_iter()
+                        .map(|(v, m)| format!("tcp,nw_src={src},{}", tp_dst(v, m)));
+                    (m.collect(), "drop")
+                }
+                1 => {
+                    let lo = rng.below(1001) as u32;
+                    let hi = (lo + [0, 4, 20, 100][rng.below(4) as usize]).min(1023);
+                    let dst = prefix(&mut rng, &[8, 12, 16, 20, 24]);
+                    let m = port_blocks(lo, hi)
+                        .into_iter()
+                        .map(|(v, m)| format!("udp,nw_dst={dst},{}", tp_dst(v, m)));
+                    (m.collect(), "drop")
+                }
+                _ => {
+                    let lo = 1024 + rng.below(60_000 - 1024 + 1) as u32;
+                    let hi = (lo + [255, 1023, 4095][rng.below(3) as usize]).min(65_535);
+                    let src = prefix(&mut rng, &[8, 12, 16]);
+                    let dst = prefix(&mut rng, &[8, 12]);
+                    let m = port_blocks(lo, hi)
+                        .into_iter()
+                        .map(|(v, m)| format!("udp,nw_src={src},nw_dst={dst},{}", tp_dst(v, m)));
+                    (m.collect(), "goto_table:2")
+                }
+            };
+            k += 1;
+            for m in matches {
+                if rules.len() >= per {
+                    break;
+                }
+                rules.push(format!(
+                    "table=1,priority={prio},metadata={md},{m},actions={action}"
+                ));
+            }
+        }
+        lines.extend(rules);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut route_ips = Vec::new();
+    while route_ips.len() < routes {
+        let v = (10 << 24) | (rng.next_u32() >> 8);
+        if v & 0xff != 0 && v & 0xff != 255 && seen.insert(v) {
+            route_ips.push(v);
+        }
+    }
+    lines.extend(
+        route_ips
+            .iter()
+            .map(|&v| format!("table=2,priority=100,ip,nw_dst={},actions=output:2", ip(v))),
+    );
+    for t in 0..3 {
+        lines.push(format!("table={t},priority=0,actions=drop"));
+    }
+    (lines.join("\n") + "\n", route_ips)
+}
+
+/// gen_pcaps.py frames: `flows` distinct 5-tuples, shuffled.
+pub fn traffic(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = XorShift64::new(seed);
+    let mut out: Vec<Vec<u8>> = (0..flows)
+        .map(|i| {
+            let t = if flows > 1 { i as u32 % tenants } else { 0 };
+            let src = (10 << 24) | (rng.next_u32() >> 8);
+            let dst = routes[rng.below(routes.len() as u64) as usize];
+            let sport = 1024 + rng.below(65_536 - 1024) as u16;
+            let dport = 1024 + rng.below(65_536 - 1024) as u16;
+            PacketBuilder::new()
+                .eth([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+                .vlan(100 + t as u16, 0)
+                .ipv4(src, dst)
+                .udp(sport, dport)
+                .pad60()
+                .build()
+                .expect("frame builds")
+        })
+        .collect();
+    for i in (1..out.len()).rev() {
+        out.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    out
+}
