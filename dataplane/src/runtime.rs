@@ -6,8 +6,11 @@ use crate::admin::{Admin, Shared};
 use crate::config::Config;
 use crate::dpdk::{self, Eal, Mempool, Port};
 use crate::forward::Forwarding;
-use crate::pipeline::PipelineCounters;
+use crate::meter::TickScale;
+use crate::openflow::{parse_flow, NoPortNames};
+use crate::pipeline::{CompiledPipeline, PipelineCounters, DEFAULT_SALT};
 use crate::stats::{self, WorkerStats};
+use crate::tenant::{MeterTable, TenantTable};
 use crate::worker::{PipelineContext, RxSource, Worker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +36,8 @@ pub enum RunError {
     Signal(std::io::Error),
     #[error("worker thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Setup(String),
 }
 
 pub fn run(config: Config) -> Result<(), RunError> {
@@ -84,7 +89,24 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     }
 
-    let forwarding = Arc::new(Forwarding::static_map(&config));
+    let now = dpdk::rdtsc();
+    let scale = TickScale::new(dpdk::tsc_hz()).map_err(|e| RunError::Setup(format!("TSC: {e}")))?;
+    let forwarding = Arc::new(build_forwarding(&config)?);
+    let meters = match &*forwarding {
+        Forwarding::Pipeline(p) if !p.meters().is_empty() => Some(
+            MeterTable::new(p.meters(), scale, now)
+                .map_err(|e| RunError::Setup(format!("meters: {e}")))?,
+        ),
+        _ => None,
+    };
+    let tenants = if config.tenants.is_empty() {
+        None
+    } else {
+        Some(
+            TenantTable::new(config.tenants.clone(), config.ports.len(), scale, now)
+                .map_err(|e| RunError::Setup(format!("tenants: {e}")))?,
+        )
+    };
     let links = Arc::new(AtomicU64::new(link_bits(&ports)));
     let (punt_tx, punt_rx) = crossbeam_channel::bounded::<dpdk::Mbuf>(1024);
     let pipeline_counters: Vec<Arc<PipelineCounters>> = match &*forwarding {
@@ -138,6 +160,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
                 counters: pipeline_counters.get(w).cloned(),
                 links: Arc::clone(&links),
                 punt: punt_tx.clone(),
+                meters: meters.as_ref().map(MeterTable::hook),
+                tenants: tenants.as_ref().map(TenantTable::worker),
             },
         );
         let stop = Arc::clone(&stop);
@@ -239,4 +263,31 @@ fn link_bits(ports: &[Port]) -> u64 {
         let up = p.link().is_ok_and(|l| l.up);
         bits | (up as u64) << i
     })
+}
+
+/// The static map alone needs no parsing; with tenants (which classify on
+/// headers and police per packet) it runs as the equivalent one-table
+/// OpenFlow pipeline, `in_port=A,actions=output:B` per `[[forward]]`.
+fn build_forwarding(config: &Config) -> Result<Forwarding, RunError> {
+    if config.tenants.is_empty() {
+        return Ok(Forwarding::static_map(config));
+    }
+    let ofports: Vec<u32> = (1..=config.ports.len() as u32).collect();
+    let flows = config
+        .forward
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.map(|o| (i, o)))
+        .map(|(i, o)| {
+            let text = format!(
+                "table=0,priority=100,in_port={},actions=output:{}",
+                i + 1,
+                o + 1
+            );
+            parse_flow(&text, &NoPortNames).map_err(|e| RunError::Setup(format!("{text}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let p = CompiledPipeline::build(&flows, &[], &[], &ofports, DEFAULT_SALT)
+        .map_err(|e| RunError::Setup(format!("static map as a pipeline: {e}")))?;
+    Ok(Forwarding::Pipeline(Arc::new(p)))
 }

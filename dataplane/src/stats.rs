@@ -45,13 +45,18 @@ pub enum DropReason {
     NoMbuf,
     /// The packet-in ring to the admin thread was full.
     PuntFull,
+    /// Over its tenant's rate (the tenant's `exceed = "drop"`).
+    Policed,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::Malformed,
         DropReason::NoRoute,
         DropReason::TxFull,
+        DropReason::NoMbuf,
+        DropReason::PuntFull,
+        DropReason::Policed,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -62,6 +67,7 @@ impl DropReason {
             DropReason::TxFull => "tx_full",
             DropReason::NoMbuf => "no_mbuf",
             DropReason::PuntFull => "punt_full",
+            DropReason::Policed => "policed",
         }
     }
 }
@@ -147,4 +153,21 @@ pub fn drop_totals(workers: &[impl AsRef<WorkerStats>]) -> [(DropReason, u64); D
                 .sum(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_listed_in_index_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        // The last variant closes the list: a new one must be added to ALL.
+        assert_eq!(DropReason::Policed as usize + 1, DropReason::COUNT);
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
 }

@@ -9,7 +9,7 @@
 //! Stale fields: `wire::parse` only writes the fields of the layers it
 //! finds. A field is read here only when a match names it, and every valid
 //! match also names the field's prerequisites (checked when the flow is
-//! parsed), which the packet must satisfy first; so [`matches`] checks
+//! parsed), which the packet must satisfy first; so [`matches()`] checks
 //! fields in OXM order (prerequisites come first: eth_type before
 //! ip_proto before tcp_src) and stops at the first mismatch.
 //! [`value`] additionally reports `None` for a field whose layer the

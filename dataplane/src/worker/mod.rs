@@ -21,10 +21,12 @@ mod sink;
 
 use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxBuffer, TxQueue, BURST_SIZE};
 use crate::forward::{Forwarding, Verdict};
+use crate::openflow::Field;
 use crate::pipeline::{
-    self, CompiledPipeline, Env, PassThroughMeters, PipelineCounters, Registers,
+    self, exec, CompiledPipeline, Env, MeterHook, PassThroughMeters, PipelineCounters, Registers,
 };
 use crate::stats::{DropReason, WorkerStats};
+use crate::tenant::{TenantVerdict, WorkerMeterHook, WorkerTenants};
 use crate::wire::{self, FlowKey};
 use sink::WorkerSink;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,6 +73,10 @@ pub struct PipelineContext {
     pub links: Arc<AtomicU64>,
     /// Packet-ins (copies) to the admin thread; full → counted drop.
     pub punt: crossbeam_channel::Sender<Mbuf>,
+    /// This worker's handle on the OpenFlow meters (none: no meters).
+    pub meters: Option<WorkerMeterHook>,
+    /// This worker's handle on the tenant policers (none: no tenants).
+    pub tenants: Option<WorkerTenants>,
 }
 
 impl Worker {
@@ -191,8 +197,16 @@ impl Worker {
             p.port_index(of)
                 .is_some_and(|i| i < 64 && links >> i & 1 == 1)
         };
-        let mut meters = PassThroughMeters;
-        let mut env = Env::with_liveness(&mut meters, &port_live);
+        let now = dpdk::rdtsc();
+        let mut pass = PassThroughMeters;
+        let meters: &mut dyn MeterHook = match &mut self.ctx.meters {
+            Some(hook) => {
+                hook.now = now;
+                hook
+            }
+            None => &mut pass,
+        };
+        let mut env = Env::with_liveness(meters, &port_live);
         let Some(counters) = self.ctx.counters.as_deref() else {
             // A pipeline without counters for this worker is a wiring bug:
             // count the burst as dropped rather than panic.
@@ -200,6 +214,7 @@ impl Worker {
             burst.clear();
             return;
         };
+        let mut tenants = self.ctx.tenants.as_mut();
         let mut sink = WorkerSink::new(
             &self.ctx.pool,
             &mut self.tx,
@@ -207,7 +222,7 @@ impl Worker {
             &self.stats,
             &self.ctx.punt,
         );
-        let (mut rx_bytes, mut malformed) = (0u64, 0u64);
+        let (mut rx_bytes, mut malformed, mut policed) = (0u64, 0u64, 0u64);
         for mut m in burst.drain() {
             rx_bytes += m.len() as u64;
             if !m.is_contiguous() || wire::parse(m.data(), ofport, key).is_err() {
@@ -215,10 +230,43 @@ impl Worker {
                 continue;
             }
             let mut regs = Registers::default();
-            match p.process(&mut m, key, &mut regs, &mut env, &mut sink, counters) {
-                pipeline::Verdict::Output { port, .. } => sink.push(port as usize, m),
-                pipeline::Verdict::Consumed | pipeline::Verdict::Drop(_) => {}
+            // Tenants by port, VLAN or source prefix are classified on the
+            // packet as it arrived; by metadata, after the tables wrote it.
+            let early = match &tenants {
+                Some(t) if !t.needs_metadata() => t.classify(in_port as usize, key, &regs),
+                _ => None,
+            };
+            let verdict = p.process(&mut m, key, &mut regs, &mut env, &mut sink, counters);
+            let pipeline::Verdict::Output { port, .. } = verdict else {
+                continue;
+            };
+            if let Some(t) = tenants.as_deref_mut() {
+                let tenant = early.or_else(|| {
+                    t.needs_metadata()
+                        .then(|| t.classify(in_port as usize, key, &regs))
+                        .flatten()
+                });
+                if let Some(tenant) = tenant {
+                    match t.police(tenant, m.len(), now) {
+                        TenantVerdict::Pass => {}
+                        TenantVerdict::Drop => {
+                            policed += 1;
+                            continue;
+                        }
+                        TenantVerdict::Remark { dscp } => {
+                            exec::set_field(
+                                Field::IpDscp,
+                                dscp.into(),
+                                0x3f,
+                                &mut m,
+                                key,
+                                &mut regs,
+                            );
+                        }
+                    }
+                }
             }
+            sink.push(port as usize, m);
         }
         sink.flush();
         self.stats.rx_bursts[n].add(1);
@@ -227,6 +275,9 @@ impl Worker {
         pc.rx_bytes.add(rx_bytes);
         if malformed != 0 {
             self.stats.count_drop(DropReason::Malformed, malformed);
+        }
+        if policed != 0 {
+            self.stats.count_drop(DropReason::Policed, policed);
         }
     }
 
