@@ -13,9 +13,11 @@
 //! plain data, shared read-only.
 
 mod device;
+pub mod pipeline;
 pub mod tenant;
 
 pub use device::{Device, DeviceKind};
+pub use pipeline::{Origin, PipelineConfig, Sources};
 pub use tenant::{IpPrefix, MatchKind, TenantConfig, TenantMatch};
 
 use serde::Deserialize;
@@ -115,6 +117,8 @@ struct RawConfig {
     // -- [[tenant]] (config/tenant.rs) --
     #[serde(default, rename = "tenant")]
     tenants: Vec<tenant::RawTenant>,
+    // -- [pipeline] (config/pipeline.rs) --
+    pipeline: Option<Spanned<pipeline::RawPipeline>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,6 +164,8 @@ struct RawPort {
     mtu: Option<Spanned<u16>>,
     #[serde(default = "default_true")]
     promiscuous: bool,
+    // -- [pipeline] (config/pipeline.rs): OpenFlow port number --
+    ofport: Option<Spanned<u32>>,
 }
 
 fn default_true() -> bool {
@@ -192,6 +198,9 @@ pub struct Config {
     pub forward: Vec<Option<usize>>,
     /// `[[tenant]]` rate limits, in config order (see [`tenant`]).
     pub tenants: Vec<TenantConfig>,
+    /// `[pipeline]`: the OpenFlow rules, compiled (see [`pipeline`]);
+    /// `None`: the static `forward` map is in force.
+    pub pipeline: Option<PipelineConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +239,8 @@ pub struct PortConfig {
     pub tx_desc: u16,
     pub mtu: Option<u16>,
     pub promiscuous: bool,
+    /// OpenFlow port number: `ofport`, or the port's index + 1.
+    pub ofport: u32,
 }
 
 /// One (port, rx queue) a worker polls.
@@ -375,6 +386,10 @@ impl Config {
                 self.workers[w],
                 list.join(", ")
             );
+        }
+        // -- [pipeline] (config/pipeline.rs) --
+        if let Some(p) = &self.pipeline {
+            s.push_str(&p.summary());
         }
         let _ = writeln!(s, "  forwarding:");
         for (i, o) in self.forward.iter().enumerate() {
@@ -595,6 +610,7 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             tx_desc: desc(&p.tx_desc, "tx_desc")?,
             mtu,
             promiscuous: p.promiscuous,
+            ofport: 0, // set with [pipeline] below
         });
     }
 
@@ -647,6 +663,27 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
     let tenants =
         tenant::validate_tenants(&raw.tenants, map, &|n| names.get(n).copied(), ports.len())?;
 
+    // -- [pipeline] (config/pipeline.rs) --
+    let ofports = pipeline::ofports(&raw.ports, map)?;
+    for (p, &n) in ports.iter_mut().zip(&ofports) {
+        p.ofport = n;
+    }
+    let pipeline = match &raw.pipeline {
+        None => None,
+        Some(rp) => {
+            if let Some(f) = raw.forwards.first() {
+                return Err(map.error(
+                    f.input.span(),
+                    "[[forward]] and [pipeline] cannot both be given: with a [pipeline] the flows \
+                     decide where packets go (write the forward as a flow, e.g. \
+                     \"in_port=a,actions=output:b\")",
+                ));
+            }
+            let names = pipeline::port_names(&ports);
+            Some(pipeline::load(rp.get_ref(), map, &names, &ofports)?)
+        }
+    };
+
     Ok(Config {
         source: map.file.to_string(),
         eal: EalConfig {
@@ -669,6 +706,7 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         ports,
         forward,
         tenants,
+        pipeline,
     })
 }
 
