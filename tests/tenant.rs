@@ -47,6 +47,27 @@ fn forwarded_rate(workers: &[usize], rx_queues: u16, prefix: &str) {
     );
     let policed = sample(&m, "sluice_drops_total", &[("reason", "policed")]).unwrap();
     assert!(policed > 0.0, "{m}");
+    // Per-tenant metrics agree with the port counters.
+    let t = |v: &str| {
+        sample(
+            &m,
+            "sluice_tenant_packets_total",
+            &[("tenant", "acme"), ("verdict", v)],
+        )
+        .unwrap_or_else(|| panic!("no tenant series:\n{m}"))
+    };
+    let tx_packets = sample(&m, "sluice_port_tx_packets_total", &[("port", "b")]).unwrap();
+    assert!((t("passed") - tx_packets).abs() <= 0.01 * tx_packets, "{m}");
+    assert!((t("dropped") - policed).abs() <= 0.01 * policed, "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            "sluice_tenant_rate_bytes_per_second",
+            &[("tenant", "acme"), ("bucket", "committed")]
+        ),
+        Some(rate_bps / 8.0),
+        "{m}"
+    );
     let fin = sluice.stop();
     fin.assert_clean();
     // Conservation still holds: in = out + counted drops.

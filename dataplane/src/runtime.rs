@@ -93,19 +93,19 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let scale = TickScale::new(dpdk::tsc_hz()).map_err(|e| RunError::Setup(format!("TSC: {e}")))?;
     let forwarding = Arc::new(build_forwarding(&config)?);
     let meters = match &*forwarding {
-        Forwarding::Pipeline(p) if !p.meters().is_empty() => Some(
+        Forwarding::Pipeline(p) if !p.meters().is_empty() => Some(Arc::new(
             MeterTable::new(p.meters(), scale, now)
                 .map_err(|e| RunError::Setup(format!("meters: {e}")))?,
-        ),
+        )),
         _ => None,
     };
     let tenants = if config.tenants.is_empty() {
         None
     } else {
-        Some(
+        Some(Arc::new(
             TenantTable::new(config.tenants.clone(), config.ports.len(), scale, now)
                 .map_err(|e| RunError::Setup(format!("tenants: {e}")))?,
-        )
+        ))
     };
     let links = Arc::new(AtomicU64::new(link_bits(&ports)));
     let (punt_tx, punt_rx) = crossbeam_channel::bounded::<dpdk::Mbuf>(1024);
@@ -122,6 +122,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         worker_stats.clone(),
         Arc::clone(&forwarding),
         pipeline_counters.clone(),
+        tenants.clone(),
+        meters.clone(),
     ));
     let admin = Admin::start(Arc::clone(&shared)).map_err(|source| RunError::Admin {
         addr: config.admin.listen,
@@ -160,8 +162,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
                 counters: pipeline_counters.get(w).cloned(),
                 links: Arc::clone(&links),
                 punt: punt_tx.clone(),
-                meters: meters.as_ref().map(MeterTable::hook),
-                tenants: tenants.as_ref().map(TenantTable::worker),
+                meters: meters.as_deref().map(MeterTable::hook),
+                tenants: tenants.as_deref().map(TenantTable::worker),
             },
         );
         let stop = Arc::clone(&stop);

@@ -18,6 +18,7 @@ use crate::dpdk::Port;
 use crate::forward::Forwarding;
 use crate::pipeline::{DropCause, PipelineCounters};
 use crate::stats::{self, WorkerStats};
+use crate::tenant::{MeterTable, TenantTable};
 use http::{HttpServer, Request, Response, Router};
 use metrics::{BuildInfo, DropSample, MetricsSnapshot, PortSample, TableSample, WorkerSample};
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub struct Shared {
     /// Each worker's counters of the compiled pipeline (empty for the
     /// static map).
     pub pipeline_counters: Vec<Arc<PipelineCounters>>,
+    pub tenants: Option<Arc<TenantTable>>,
+    pub meters: Option<Arc<MeterTable>>,
     pub started: Instant,
     pub start_time_seconds: f64,
     pub tsc_hz: u64,
@@ -45,6 +48,8 @@ impl Shared {
         workers: Vec<Arc<WorkerStats>>,
         forwarding: Arc<Forwarding>,
         pipeline_counters: Vec<Arc<PipelineCounters>>,
+        tenants: Option<Arc<TenantTable>>,
+        meters: Option<Arc<MeterTable>>,
     ) -> Self {
         let start_time_seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -55,6 +60,8 @@ impl Shared {
             workers,
             forwarding,
             pipeline_counters,
+            tenants,
+            meters,
             started: Instant::now(),
             start_time_seconds,
             tsc_hz: crate::dpdk::tsc_hz(),
@@ -163,8 +170,32 @@ impl Shared {
             workers,
             drops,
             tables,
+            tenants: self
+                .tenants
+                .as_ref()
+                .map(|t| t.samples())
+                .unwrap_or_default(),
+            meters: self
+                .meters
+                .as_ref()
+                .map(|m| m.samples())
+                .unwrap_or_default(),
             ..Default::default()
         }
+    }
+
+    fn dump_meters(&self) -> Response {
+        let (Some(m), Forwarding::Pipeline(p)) = (&self.meters, &*self.forwarding) else {
+            return Response::text(404, "no OpenFlow meters configured\n");
+        };
+        let flows = p.flows();
+        let flow_count = |id: u32| {
+            flows
+                .iter()
+                .filter(|f| f.instructions.meter() == Some(id))
+                .count() as u64
+        };
+        Response::text(200, m.dump_meters(crate::dpdk::rdtsc(), &flow_count))
     }
 
     fn xstats(&self) -> String {
@@ -189,6 +220,7 @@ impl Admin {
         let m = Arc::clone(&shared);
         let x = Arc::clone(&shared);
         let d = Arc::clone(&shared);
+        let dm = Arc::clone(&shared);
         let router = Router::new()
             .get("/metrics", move |req: &Request| {
                 let snap = m.snapshot();
@@ -206,8 +238,12 @@ impl Admin {
                     "no OpenFlow pipeline: this instance forwards by its static [[forward]] map\n",
                 ),
             })
+            .get("/dump-meters", move |_: &Request| dm.dump_meters())
             .get("/", |_: &Request| {
-                Response::text(200, "sluice admin: /metrics /xstats /dump-flows\n")
+                Response::text(
+                    200,
+                    "sluice admin: /metrics /xstats /dump-flows /dump-meters\n",
+                )
             });
         let server = HttpServer::bind(addr, router.into_handler())?;
         Ok(Admin { server })
