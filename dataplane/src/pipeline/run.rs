@@ -350,6 +350,8 @@ impl CompiledPipeline {
         let mut combined: Option<[(u128, u128); SLOTS]> = None;
         let mut ti = self.table_index[0];
         let counters = run.counters;
+        // Only general entries change the packet's length.
+        let mut len = fl.buf.get().len() as u64;
         loop {
             let Some(table) = self.tables.get(ti as usize) else {
                 run.drop::<P>(DropCause::TableMiss { table: 0 });
@@ -366,7 +368,7 @@ impl CompiledPipeline {
             let ei = table.base + hit.unwrap_or(0);
             if let Some(c) = counters.entries.get(ei as usize) {
                 c.packets.add(1);
-                c.bytes.add(fl.buf.get().len() as u64);
+                c.bytes.add(len);
             }
             run.entry = ei;
             match e.kind {
@@ -434,6 +436,7 @@ impl CompiledPipeline {
                 break;
             }
             ti = e.goto;
+            len = fl.buf.get().len() as u64;
         }
         // The action set, in slot order; a group beats the output.
         let Some(refs) = refs else { return };
