@@ -37,6 +37,41 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Trace a packet through the config's OpenFlow pipeline, like
+    /// `ovs-appctl ofproto/trace`: the tables visited, the entry matched
+    /// in each (with its source line), the instructions and actions run,
+    /// the final action set, and the resulting packet and outputs. The
+    /// packet is given in ovs flow syntax, e.g.
+    /// 'in_port=vf1,tcp,nw_src=10.0.0.1,tp_dst=80' (unspecified fields get
+    /// defaults), or read from a pcap file. Touches no device.
+    Trace {
+        /// The TOML config file (needs a [pipeline]).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The packet, in ovs-ofctl flow syntax.
+        #[arg(required_unless_present = "pcap")]
+        packet: Option<String>,
+        /// Trace every packet of this pcap file instead.
+        #[arg(long, conflicts_with = "packet")]
+        pcap: Option<PathBuf>,
+        /// Ingress port (name or OpenFlow number) for --pcap packets.
+        #[arg(long, requires = "pcap")]
+        in_port: Option<String>,
+    },
+    /// Print the flows of a running instance with their packet and byte
+    /// counters, in `ovs-ofctl dump-flows` format (from its admin listener).
+    DumpFlows {
+        /// The admin listener of the running instance.
+        #[arg(long, default_value = "127.0.0.1:9091")]
+        admin: String,
+    },
+    /// Print the OpenFlow meters of a running instance with their
+    /// statistics (`ovs-ofctl dump-meters` + `meter-stats` format).
+    DumpMeters {
+        /// The admin listener of the running instance.
+        #[arg(long, default_value = "127.0.0.1:9091")]
+        admin: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +87,39 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Trace {
+            config,
+            packet,
+            pcap,
+            in_port,
+        } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = match (&packet, &pcap) {
+                (_, Some(path)) => {
+                    sluice::config::pipeline::trace_pcap(&config, path, in_port.as_deref())
+                }
+                (Some(spec), None) => sluice::config::pipeline::trace(&config, spec),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            match result {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sluice trace: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::DumpFlows { admin } => fetch(&admin, "/dump-flows"),
+        Command::DumpMeters { admin } => fetch(&admin, "/dump-meters"),
         Command::Run { config } => {
             let loaded = match &config {
                 Some(path) => Config::load(path),
@@ -71,6 +139,47 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// GETs `path` from a running instance's admin listener and prints it.
+fn fetch(admin: &str, path: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    let result = (|| -> std::io::Result<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(admin)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string());
+        Ok((code, body))
+    })();
+    match result {
+        Ok((200, body)) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((code, body)) => {
+            eprintln!("sluice: {admin}{path}: HTTP {code}: {}", body.trim_end());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "sluice: cannot reach the admin listener at {admin}: {e} (is sluice running?)"
+            );
+            ExitCode::FAILURE
         }
     }
 }

@@ -271,10 +271,13 @@ fn link_bits(ports: &[Port]) -> u64 {
 /// headers and police per packet) it runs as the equivalent one-table
 /// OpenFlow pipeline, `in_port=A,actions=output:B` per `[[forward]]`.
 fn build_forwarding(config: &Config) -> Result<Forwarding, RunError> {
+    if let Some(p) = &config.pipeline {
+        return Ok(Forwarding::Pipeline(Arc::clone(&p.compiled)));
+    }
     if config.tenants.is_empty() {
         return Ok(Forwarding::static_map(config));
     }
-    let ofports: Vec<u32> = (1..=config.ports.len() as u32).collect();
+    let ofports: Vec<u32> = config.ports.iter().map(|p| p.ofport).collect();
     let flows = config
         .forward
         .iter()
