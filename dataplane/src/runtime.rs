@@ -184,8 +184,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
     while !term.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
         links.store(link_bits(&ports), Ordering::Relaxed);
-        // Packet-ins: no controller connection yet; counted and freed.
-        while punt_rx.try_recv().is_ok() {}
+        // Packet-ins: no controller connection yet; logged for
+        // /packet-ins (the workers counted them) and freed.
+        while let Ok(m) = punt_rx.try_recv() {
+            shared.log_packet_in(m.data());
+        }
         if hup.swap(false, Ordering::Relaxed) {
             eprintln!("sluice: SIGHUP received; live reload is not implemented yet, configuration unchanged");
         }

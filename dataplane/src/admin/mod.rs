@@ -36,6 +36,8 @@ pub struct Shared {
     pub pipeline_counters: Vec<Arc<PipelineCounters>>,
     pub tenants: Option<Arc<TenantTable>>,
     pub meters: Option<Arc<MeterTable>>,
+    /// The latest packet-ins (no controller connection yet): newest last.
+    pub packet_ins: std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>,
     pub started: Instant,
     pub start_time_seconds: f64,
     pub tsc_hz: u64,
@@ -62,6 +64,7 @@ impl Shared {
             pipeline_counters,
             tenants,
             meters,
+            packet_ins: Default::default(),
             started: Instant::now(),
             start_time_seconds,
             tsc_hz: crate::dpdk::tsc_hz(),
@@ -184,6 +187,27 @@ impl Shared {
         }
     }
 
+    /// Keeps a packet-in for `/packet-ins` (the latest [`PACKET_IN_LOG`]).
+    pub fn log_packet_in(&self, data: &[u8]) {
+        let mut log = self.packet_ins.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == PACKET_IN_LOG {
+            log.pop_front();
+        }
+        log.push_back(data.to_vec());
+    }
+
+    fn packet_ins_text(&self) -> String {
+        let log = self.packet_ins.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for p in log.iter() {
+            for b in p {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     fn dump_meters(&self) -> Response {
         let (Some(m), Forwarding::Pipeline(p)) = (&self.meters, &*self.forwarding) else {
             return Response::text(404, "no OpenFlow meters configured\n");
@@ -209,6 +233,9 @@ impl Shared {
     }
 }
 
+/// How many packet-ins `/packet-ins` keeps.
+pub const PACKET_IN_LOG: usize = 256;
+
 pub struct Admin {
     server: HttpServer,
 }
@@ -221,6 +248,7 @@ impl Admin {
         let x = Arc::clone(&shared);
         let d = Arc::clone(&shared);
         let dm = Arc::clone(&shared);
+        let pi = Arc::clone(&shared);
         let router = Router::new()
             .get("/metrics", move |req: &Request| {
                 let snap = m.snapshot();
@@ -239,10 +267,13 @@ impl Admin {
                 ),
             })
             .get("/dump-meters", move |_: &Request| dm.dump_meters())
+            .get("/packet-ins", move |_: &Request| {
+                Response::text(200, pi.packet_ins_text())
+            })
             .get("/", |_: &Request| {
                 Response::text(
                     200,
-                    "sluice admin: /metrics /xstats /dump-flows /dump-meters\n",
+                    "sluice admin: /metrics /xstats /dump-flows /dump-meters /packet-ins\n",
                 )
             });
         let server = HttpServer::bind(addr, router.into_handler())?;
