@@ -2,6 +2,8 @@
 //! admin listener, stops it with SIGTERM and returns what it printed.
 #![allow(dead_code)]
 
+pub mod frames;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
