@@ -6,6 +6,7 @@
 # Needs root and the Debian dpdk package (dpdk-testpmd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 secs=5 reps=3 core=1
 while (($#)); do
   case "$1" in
@@ -42,43 +43,19 @@ in = "in"
 out = "out"
 TOML
 
-metric() { # addr name port
-  curl -fsS "http://$1/metrics" | awk -v n="$2" -v p="port=\"$3\"" '$1 ~ "^"n"\\{" && index($1, p) {print $2}'
-}
-
-sluice_once() {
-  "$bin" run --config "$work/fwd.toml" >"$work/out" 2>"$work/err" &
-  local pid=$! addr=""
-  for _ in $(seq 200); do
-    addr=$(grep -o 'admin listening on http://[^/]*' "$work/err" | sed 's|.*http://||' || true)
-    [[ -n $addr ]] && break; sleep 0.05
-  done
-  [[ -n $addr ]] || { cat "$work/err" >&2; kill "$pid"; return 1; }
-  sleep 1
-  local t0 p0 t1 p1
-  t0=$(date +%s.%N); p0=$(metric "$addr" sluice_port_tx_packets_total out)
-  sleep "$secs"
-  t1=$(date +%s.%N); p1=$(metric "$addr" sluice_port_tx_packets_total out)
-  kill -TERM "$pid"; wait "$pid"
-  python3 -c "print(f'{($p1-$p0)/($t1-$t0)/1e6:.2f}')"
-}
-
 testpmd_once() {
   timeout -s INT $((secs + 3)) dpdk-testpmd --no-huge -m 1024 --no-pci --no-telemetry --file-prefix tp-bench \
     -l "$admin_core,$core" --main-lcore "$admin_core" \
     --vdev=net_null0,size=64 --vdev=net_null1,size=64,no-rx=1 -- \
     --forward-mode=io --nb-cores=1 --rxq=1 --txq=1 --total-num-mbufs=8191 --stats-period=1 \
     >"$work/tp" 2>&1 </dev/null || true
-  # Per-second Tx-pps of port 1, skipping the first two samples (ramp-up).
-  awk '/NIC statistics for port 1/ {p1=1} /NIC statistics for port 0/ {p1=0}
-       p1 && /Tx-pps:/ {for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print $(i + 1)}' "$work/tp" |
-    tail -n +3 | sort -n | awk '{a[NR]=$1} END {if (NR==0) exit 1; printf "%.2f\n", a[int((NR+1)/2)]/1e6}'
+  testpmd_tx_mpps "$work/tp" 2
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 s=() t=()
 for r in $(seq "$reps"); do
-  s+=("$(sluice_once)")
+  s+=("$(sluice_mpps "$bin" "$work/fwd.toml" "$secs" "$work")")
   t+=("$(testpmd_once)")
   echo "rep $r: sluice ${s[-1]} Mpps, testpmd io ${t[-1]} Mpps" >&2
 done

@@ -8,6 +8,7 @@
 # Needs root and the Debian dpdk package; --ovs needs openvswitch-switch-dpdk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 secs=5 variants="1 1k 100k" rules=R2 ovs=0
 while (($#)); do
   case "$1" in
@@ -23,39 +24,18 @@ bin=$PWD/target/release/sluice
 work=$(mktemp -d /tmp/sluice-r2bench.XXXXXX)
 trap 'rm -rf "$work" /var/run/dpdk/sluice-r2 /var/run/dpdk/tp-r2' EXIT
 
-metric() { curl -fsS "http://$1/metrics" | awk -v n="$2" -v p="port=\"$3\"" '$1 ~ "^"n"\\{" && index($1, p) {print $2}'; }
-
-sluice_mpps() { # config
-  "$bin" run --config "$1" >"$work/out" 2>"$work/err" &
-  local pid=$! addr=""
-  for _ in $(seq 600); do
-    addr=$(grep -o 'admin listening on http://[^/]*' "$work/err" | sed 's|.*http://||' || true)
-    [[ -n $addr ]] && break; sleep 0.05
-  done
-  [[ -n $addr ]] || { cat "$work/err" >&2; kill "$pid"; return 1; }
-  sleep 2
-  local t0 p0 t1 p1
-  t0=$(date +%s.%N); p0=$(metric "$addr" sluice_port_tx_packets_total out)
-  sleep "$secs"
-  t1=$(date +%s.%N); p1=$(metric "$addr" sluice_port_tx_packets_total out)
-  kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "print(f'{($p1-$p0)/($t1-$t0)/1e6:.2f}')"
-}
-
 testpmd_mpps() { # pcap
   timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge -m 1024 --no-pci --no-telemetry --file-prefix tp-r2 \
     -l 0,1 --main-lcore 0 --vdev="net_pcap0,rx_pcap=$1,infinite_rx=1" --vdev=net_null0,no-rx=1 -- \
     --forward-mode=io --nb-cores=1 --rxq=1 --txq=1 --total-num-mbufs=131072 --stats-period=1 \
     >"$work/tp" 2>&1 </dev/null || true
-  awk '/NIC statistics for port 1/ {p1=1} /NIC statistics for port 0/ {p1=0}
-       p1 && /Tx-pps:/ {for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print $(i + 1)}' "$work/tp" |
-    tail -n +4 | sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} printf "%.2f\n", a[int((NR+1)/2)]/1e6}'
+  testpmd_tx_mpps "$work/tp" 3
 }
 
 printf '%-8s %-5s %10s %12s %8s\n' variant rules sluice "testpmd io" ratio
 for v in $variants; do
   bash scripts/gen-r2.sh --out "$work/$v" --flows "$v" --rules "$rules" >/dev/null
-  s=$(sluice_mpps "$work/$v/r2.toml")
+  s=$(sluice_mpps "$bin" "$work/$v/r2.toml" "$secs" "$work")
   t=$(testpmd_mpps "$work/$v/pcap/flows_$v.pcap")
   r=$(python3 -c "print(f'{$s/$t:.2f}' if '$t' != 'nan' else '-')")
   printf '%-8s %-5s %10s %12s %8s\n' "$v" "$rules" "$s" "$t" "$r"
