@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use super::classifier::{Classifier, Rule};
 use super::counters::{CounterTotals, PipelineCounters};
+use super::flowcache::{FlowCache, KeySpec};
 use super::overlap;
 use super::program::{self, flag, Entry, Group, Kind, Op, NONE, PARTIAL};
 use super::reference::MAX_GROUP_DEPTH;
@@ -138,6 +139,9 @@ pub struct CompiledPipeline {
     /// OpenFlow port numbers, by port index.
     pub(crate) ports: Vec<u32>,
     pub(crate) salt: u64,
+    /// How to pack a packet's lookup key for a [`FlowCache`]; `None`: the
+    /// matches use too many field bits to cache.
+    pub(crate) key_spec: Option<KeySpec>,
     /// Per entry: the flow as given (its source kept), for dump-flows and
     /// trace.
     flows: Vec<FlowEntry>,
@@ -145,7 +149,7 @@ pub struct CompiledPipeline {
     origin: Vec<u32>,
     meters: Vec<MeterEntry>,
     warnings: Vec<Diagnostic>,
-    generation: u64,
+    pub(crate) generation: u64,
     built_at: Instant,
 }
 
@@ -292,6 +296,10 @@ impl CompiledPipeline {
             .collect();
         group_ids.sort_unstable();
         let Emitter { ops, op_slot, .. } = c;
+        let key_spec = KeySpec::new(
+            kept.iter()
+                .flat_map(|&i| flows[i].r#match.fields().iter().map(|f| f.field)),
+        );
         Ok(CompiledPipeline {
             tables,
             table_index,
@@ -302,6 +310,7 @@ impl CompiledPipeline {
             group_ids,
             ports: ports.to_vec(),
             salt,
+            key_spec,
             flows: compiled_flows,
             origin,
             meters: meters.to_vec(),
@@ -321,6 +330,18 @@ impl CompiledPipeline {
     /// A fresh, zeroed counter block for one worker.
     pub fn new_counters(&self) -> PipelineCounters {
         PipelineCounters::new(self.generation, self.tables.len(), self.entries.len())
+    }
+
+    /// A flow cache for one worker with `slots` entries (rounded up to a
+    /// power of two), for [`process_cached`](Self::process_cached).
+    pub fn new_flow_cache(&self, slots: usize) -> FlowCache {
+        FlowCache::new(self.generation, slots)
+    }
+
+    /// Whether lookups of this pipeline can be cached (its matches use at
+    /// most [`KEY_WORDS`](super::flowcache::KEY_WORDS) words of fields).
+    pub fn cacheable(&self) -> bool {
+        self.key_spec.is_some()
     }
 
     /// Whether `c` was made by [`new_counters`](Self::new_counters) of

@@ -875,6 +875,7 @@ fn compiled_equals_reference_on_random_rule_sets() {
     let (mut cases, mut packets, mut compared_outputs) = (0, 0, 0);
     let mut verdicts = [0usize; 3];
     let (mut multi, mut packet_ins, mut copy_drops) = (0, 0, 0);
+    let (mut hits, mut lookups) = (0, 0);
     while cases < 400 {
         let case = random_case(&mut rng);
         let compiled =
@@ -895,12 +896,16 @@ fn compiled_equals_reference_on_random_rule_sets() {
         let live_mask = rng.below(16);
         let live = move |p: u32| p == 0 || p > 4 || live_mask & (1 << (p - 1)) != 0;
         let counters = compiled.new_counters();
+        // A small cache, so that slots are also overwritten.
+        let mut cache = compiled.new_flow_cache(16);
         cases += 1;
         for _ in 0..40 {
             let (frame, in_port) = random_frame(&mut rng);
             let tunnel = rng.below(3);
+            // Metadata starts at 0 in a switch; other values test that it
+            // is part of the flow cache's key.
             let regs = Registers {
-                metadata: 0,
+                metadata: if rng.chance(1, 4) { rng.below(4) } else { 0 },
                 tunnel_id: tunnel,
             };
             let seed = rng.next_u64();
@@ -919,6 +924,18 @@ fn compiled_equals_reference_on_random_rule_sets() {
                 &mut Env::with_liveness(&mut m2, &live),
                 &counters,
             );
+            // Through the flow cache, twice (a miss that records, then
+            // usually a hit).
+            let mut cached = Vec::new();
+            for _ in 0..2 {
+                let mut m3 = RandomMeters(XorShift64::new(seed), Vec::new());
+                let mut env = Env::with_liveness(&mut m3, &live);
+                cached.push(
+                    compiled
+                        .run_frame_cached(&frame, in_port, regs, &mut env, &counters, &mut cache),
+                );
+                assert_eq!(m3.1, m1.1, "meter calls (cached)");
+            }
             packets += 1;
             compared_outputs += want.outputs.len();
             let ctx = || {
@@ -944,6 +961,22 @@ fn compiled_equals_reference_on_random_rule_sets() {
             }
             assert_eq!(got.drops, want_drops, "drops\n{}", ctx());
             assert_eq!(got.outcome.dropped, want.dropped, "drop cause\n{}", ctx());
+            for c in &cached {
+                assert_eq!(
+                    c.outcome.outputs,
+                    want.outputs,
+                    "outputs (cached)\n{}",
+                    ctx()
+                );
+                assert_eq!(
+                    c.outcome.packet_ins,
+                    want.packet_ins,
+                    "packet-ins (cached)\n{}",
+                    ctx()
+                );
+                assert_eq!(c.drops, want_drops, "drops (cached)\n{}", ctx());
+                assert_eq!(c.verdict, got.verdict, "verdict (cached)\n{}", ctx());
+            }
             multi += usize::from(want.outputs.len() > 1);
             packet_ins += want.packet_ins.len();
             copy_drops += usize::from(!want.outputs.is_empty() && want.dropped.is_some());
@@ -953,10 +986,17 @@ fn compiled_equals_reference_on_random_rule_sets() {
                 Verdict::Drop(_) => 2,
             }] += 1;
         }
+        hits += cache.hits;
+        lookups += cache.hits + cache.misses;
     }
     println!(
         "{cases} rule sets, {packets} packets, {compared_outputs} outputs compared; verdicts output/consumed/drop {verdicts:?}; \
-         {multi} with several outputs, {packet_ins} packet-ins, {copy_drops} with outputs and a drop"
+         {multi} with several outputs, {packet_ins} packet-ins, {copy_drops} with outputs and a drop; \
+         flow cache: {hits} hits of {lookups} lookups"
+    );
+    assert!(
+        hits > lookups / 4,
+        "the cache must be exercised: {hits} of {lookups}"
     );
     assert!(multi > packets / 20 && packet_ins > packets / 50 && copy_drops > packets / 100);
     // The generator must exercise every verdict.

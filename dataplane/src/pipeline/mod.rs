@@ -11,7 +11,8 @@
 //! * [`compile`]: [`CompiledPipeline`], validated and compiled once,
 //!   shared read-only by the workers; [`run`]: its per-packet
 //!   [`process`](CompiledPipeline::process) ([`Sink`], [`Verdict`]);
-//!   [`counters`]: per-worker [`PipelineCounters`].
+//!   [`counters`]: per-worker [`PipelineCounters`]; [`flowcache`]: the
+//!   per-worker [`FlowCache`] of lookup paths.
 //! * [`trace`]: `sluice trace` (a packet from an ovs-style flow
 //!   description, or a pcap, traced through the pipeline).
 //! * [`groups`]: select-group hashing and bucket choice, fast failover.
@@ -29,6 +30,7 @@ pub mod counters;
 pub mod env;
 pub mod exec;
 pub mod fields;
+pub mod flowcache;
 pub mod groups;
 pub mod outcome;
 mod overlap;
@@ -50,6 +52,7 @@ pub use counters::{CounterTotals, PipelineCounters};
 pub use env::{Env, MeterHook, MeterVerdict, PassThroughMeters};
 pub use exec::{execute, Applied, Fault};
 pub use fields::Registers;
+pub use flowcache::FlowCache;
 pub use outcome::{
     DropCause, Effect, Egress, EntryRef, Outcome, PacketIn, PacketInReason, Stage, TraceStep,
 };

@@ -43,6 +43,7 @@ use super::counters::PipelineCounters;
 use super::env::{Env, MeterVerdict};
 use super::exec;
 use super::fields::Registers;
+use super::flowcache::{FlowCache, Slot, KEY_WORDS, PATH_MAX};
 use super::groups;
 use super::outcome::{DropCause, Egress, Outcome, PacketIn, PacketInReason};
 use super::packet::{PacketBuf, VecPacket};
@@ -304,6 +305,41 @@ impl CompiledPipeline {
         sink: &mut S,
         counters: &PipelineCounters,
     ) -> Verdict {
+        self.process_inner(pkt, key, regs, env, sink, counters, None)
+    }
+
+    /// [`process`](Self::process) with the worker's [`FlowCache`]: a
+    /// packet whose lookup key was seen before takes the cached path
+    /// through the tables instead of the classifiers (the result is the
+    /// same; see [`super::flowcache`]). A cache of another pipeline is
+    /// ignored.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_cached<P: PacketBuf, S: Sink<P>>(
+        &self,
+        pkt: &mut P,
+        key: &mut FlowKey,
+        regs: &mut Registers,
+        env: &mut Env<'_>,
+        sink: &mut S,
+        counters: &PipelineCounters,
+        cache: &mut FlowCache,
+    ) -> Verdict {
+        self.process_inner(pkt, key, regs, env, sink, counters, Some(cache))
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn process_inner<P: PacketBuf, S: Sink<P>>(
+        &self,
+        pkt: &mut P,
+        key: &mut FlowKey,
+        regs: &mut Registers,
+        env: &mut Env<'_>,
+        sink: &mut S,
+        counters: &PipelineCounters,
+        cache: Option<&mut FlowCache>,
+    ) -> Verdict {
         let mut run = Run {
             sink,
             env,
@@ -321,7 +357,7 @@ impl CompiledPipeline {
             regs,
             queue: None,
         };
-        self.pipeline(&mut fl, &mut run);
+        self.pipeline(&mut fl, &mut run, cache);
         if let Some((port, queue)) = run.pending {
             Verdict::Output { port, queue }
         } else if run.emitted {
@@ -344,6 +380,7 @@ impl CompiledPipeline {
         &self,
         fl: &mut Flight<'_, P>,
         run: &mut Run<'_, '_, '_, S>,
+        mut cache: Option<&mut FlowCache>,
     ) {
         let mut present: u64 = 0;
         let mut refs: Option<[u32; SLOTS]> = None;
@@ -352,20 +389,86 @@ impl CompiledPipeline {
         let counters = run.counters;
         // Only general entries change the packet's length.
         let mut len = fl.buf.get().len() as u64;
+        // The flow cache: a path to replay, or a slot to record one in.
+        let mut replay_path = [0u32; PATH_MAX];
+        let mut replay_len = 0usize;
+        let mut replay_miss = 0u32;
+        let mut step = 0usize;
+        let mut record: Option<usize> = None;
+        let mut rec_path = [0u32; PATH_MAX];
+        let mut rec_len = 0usize;
+        let mut rec_key = [0u64; KEY_WORDS];
+        if let (Some(c), Some(spec)) = (cache.as_deref_mut(), &self.key_spec) {
+            if c.generation == self.generation && c.admit() {
+                rec_key = spec.pack(fl.key, fl.regs);
+                match c.find(&rec_key, spec.words()) {
+                    Ok(i) => {
+                        if let Some(s) = c.slots.get(i) {
+                            replay_path = s.path;
+                            replay_len = usize::from(s.len);
+                            replay_miss = s.miss;
+                        }
+                        c.account(true);
+                    }
+                    Err(i) => {
+                        c.account(false);
+                        record = Some(i);
+                    }
+                }
+            }
+        }
         loop {
-            let Some(table) = self.tables.get(ti as usize) else {
+            let ei = if step < replay_len {
+                let ei = replay_path[step];
+                step += 1;
+                ei
+            } else {
+                if replay_miss != 0 && step == replay_len {
+                    let mt = replay_miss - 1;
+                    if let Some(c) = counters.misses.get(mt as usize) {
+                        c.add(1);
+                    }
+                    let table = self.tables.get(mt as usize).map_or(0, |t| t.id);
+                    run.drop::<P>(DropCause::TableMiss { table });
+                    return;
+                }
+                let Some(table) = self.tables.get(ti as usize) else {
+                    run.drop::<P>(DropCause::TableMiss { table: 0 });
+                    return;
+                };
+                let Some(id) = table.classifier.lookup(fl.key, fl.regs) else {
+                    if let Some(c) = counters.misses.get(ti as usize) {
+                        c.add(1);
+                    }
+                    if let Some(i) = record {
+                        store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, ti + 1);
+                    }
+                    run.drop::<P>(DropCause::TableMiss { table: table.id });
+                    return;
+                };
+                let ei = table.base + id;
+                if let Some(i) = record {
+                    if rec_len < PATH_MAX {
+                        rec_path[rec_len] = ei;
+                        rec_len += 1;
+                        let end = match self.entries.get(ei as usize) {
+                            Some(e) => e.kind != Kind::Goto,
+                            None => true,
+                        };
+                        if end {
+                            store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, 0);
+                            record = None;
+                        }
+                    } else {
+                        record = None;
+                    }
+                }
+                ei
+            };
+            let Some(e) = self.entries.get(ei as usize) else {
                 run.drop::<P>(DropCause::TableMiss { table: 0 });
                 return;
             };
-            let hit = table.classifier.lookup(fl.key, fl.regs);
-            let Some(e) = hit.and_then(|id| self.entries.get((table.base + id) as usize)) else {
-                if let Some(c) = counters.misses.get(ti as usize) {
-                    c.add(1);
-                }
-                run.drop::<P>(DropCause::TableMiss { table: table.id });
-                return;
-            };
-            let ei = table.base + hit.unwrap_or(0);
             if let Some(c) = counters.entries.get(ei as usize) {
                 c.packets.add(1);
                 c.bytes.add(len);
@@ -682,12 +785,40 @@ impl CompiledPipeline {
         env: &mut Env<'_>,
         counters: &PipelineCounters,
     ) -> FrameRun {
+        self.run_frame_inner(frame, in_port, regs, env, counters, None)
+    }
+
+    /// [`run_frame`](Self::run_frame) through
+    /// [`process_cached`](Self::process_cached).
+    pub fn run_frame_cached(
+        &self,
+        frame: &[u8],
+        in_port: u32,
+        regs: Registers,
+        env: &mut Env<'_>,
+        counters: &PipelineCounters,
+        cache: &mut FlowCache,
+    ) -> FrameRun {
+        self.run_frame_inner(frame, in_port, regs, env, counters, Some(cache))
+    }
+
+    fn run_frame_inner(
+        &self,
+        frame: &[u8],
+        in_port: u32,
+        regs: Registers,
+        env: &mut Env<'_>,
+        counters: &PipelineCounters,
+        cache: Option<&mut FlowCache>,
+    ) -> FrameRun {
         let mut key = FlowKey::default();
         let mut sink = CollectSink::default();
         let mut pkt = VecPacket::new(frame);
         let mut regs = regs;
         let verdict = match wire::parse(frame, in_port, &mut key) {
-            Ok(()) => self.process(&mut pkt, &mut key, &mut regs, env, &mut sink, counters),
+            Ok(()) => self.process_inner(
+                &mut pkt, &mut key, &mut regs, env, &mut sink, counters, cache,
+            ),
             Err(m) => {
                 sink.drops.push(DropCause::Malformed(m));
                 Verdict::Drop(DropCause::Malformed(m))
@@ -730,6 +861,26 @@ impl CompiledPipeline {
             drops: sink.drops,
             copies: sink.copies,
         }
+    }
+}
+
+/// Records a path in slot `i` of the flow cache.
+#[inline]
+fn store(
+    cache: Option<&mut FlowCache>,
+    i: usize,
+    key: [u64; KEY_WORDS],
+    path: [u32; PATH_MAX],
+    len: usize,
+    miss: u32,
+) {
+    if let Some(s) = cache.and_then(|c| c.slots.get_mut(i)) {
+        *s = Slot {
+            key,
+            path,
+            len: len as u8,
+            miss,
+        };
     }
 }
 
