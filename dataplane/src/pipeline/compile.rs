@@ -338,6 +338,13 @@ impl CompiledPipeline {
         FlowCache::new(self.generation, slots)
     }
 
+    /// Whether `c` was made by [`new_flow_cache`](Self::new_flow_cache) of
+    /// this pipeline (a worker makes a new cache when the pipeline changes;
+    /// a foreign cache is ignored, never wrong).
+    pub fn owns_cache(&self, c: &FlowCache) -> bool {
+        c.generation == self.generation
+    }
+
     /// Whether lookups of this pipeline can be cached (its matches use at
     /// most [`KEY_WORDS`](super::flowcache::KEY_WORDS) words of fields).
     pub fn cacheable(&self) -> bool {

@@ -514,6 +514,53 @@ fn counters_and_dump_flows() {
 }
 
 #[test]
+fn a_flow_cache_of_another_pipeline_is_ignored() {
+    let a = compile(&["ip,actions=output:2"], &[]);
+    let b = compile(&["ip,actions=output:3"], &[]);
+    let mut cache = a.new_flow_cache(64);
+    assert!(a.owns_cache(&cache) && !b.owns_cache(&cache));
+    assert!(a.cacheable());
+    let mut m = PassThroughMeters;
+    let c = a.new_counters();
+    for _ in 0..2 {
+        let r = a.run_frame_cached(
+            &frame(),
+            1,
+            Registers::default(),
+            &mut Env::new(&mut m),
+            &c,
+            &mut cache,
+        );
+        assert_eq!(
+            r.verdict,
+            Verdict::Output {
+                port: 1,
+                queue: None
+            }
+        );
+    }
+    assert_eq!((cache.hits, cache.misses), (1, 1));
+    let c = b.new_counters();
+    let r = b.run_frame_cached(
+        &frame(),
+        1,
+        Registers::default(),
+        &mut Env::new(&mut m),
+        &c,
+        &mut cache,
+    );
+    assert_eq!(
+        r.verdict,
+        Verdict::Output {
+            port: 2,
+            queue: None
+        },
+        "b's own lookups"
+    );
+    assert_eq!((cache.hits, cache.misses), (1, 1), "not consulted");
+}
+
+#[test]
 fn the_compiled_pipeline_is_shareable() {
     fn check<T: Send + Sync>() {}
     check::<CompiledPipeline>();
