@@ -164,6 +164,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
                 punt: punt_tx.clone(),
                 meters: meters.as_deref().map(MeterTable::hook),
                 tenants: tenants.as_deref().map(TenantTable::worker),
+                cache: match &*forwarding {
+                    Forwarding::Pipeline(p) if p.cacheable() => {
+                        Some(p.new_flow_cache(FLOW_CACHE_SLOTS))
+                    }
+                    _ => None,
+                },
             },
         );
         let stop = Arc::clone(&stop);
@@ -269,6 +275,9 @@ fn link_bits(ports: &[Port]) -> u64 {
         bits | (up as u64) << i
     })
 }
+
+/// Slots of each worker's flow cache (two-way; 64 KiB-ish of keys).
+const FLOW_CACHE_SLOTS: usize = 8192;
 
 /// The static map alone needs no parsing; with tenants (which classify on
 /// headers and police per packet) it runs as the equivalent one-table

@@ -22,8 +22,10 @@ mod sink;
 use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxBuffer, TxQueue, BURST_SIZE};
 use crate::forward::{Forwarding, Verdict};
 use crate::openflow::Field;
+
 use crate::pipeline::{
-    self, exec, CompiledPipeline, Env, MeterHook, PassThroughMeters, PipelineCounters, Registers,
+    self, exec, CompiledPipeline, Env, FlowCache, MeterHook, PassThroughMeters, PipelineCounters,
+    Registers,
 };
 use crate::stats::{DropReason, WorkerStats};
 use crate::tenant::{TenantVerdict, WorkerMeterHook, WorkerTenants};
@@ -77,6 +79,9 @@ pub struct PipelineContext {
     pub meters: Option<WorkerMeterHook>,
     /// This worker's handle on the tenant policers (none: no tenants).
     pub tenants: Option<WorkerTenants>,
+    /// This worker's exact-match cache of table lookups (none: the
+    /// pipeline's matches are too wide to cache).
+    pub cache: Option<FlowCache>,
 }
 
 impl Worker {
@@ -236,7 +241,12 @@ impl Worker {
                 Some(t) if !t.needs_metadata() => t.classify(in_port as usize, key, &regs),
                 _ => None,
             };
-            let verdict = p.process(&mut m, key, &mut regs, &mut env, &mut sink, counters);
+            let verdict = match &mut self.ctx.cache {
+                Some(c) => {
+                    p.process_cached(&mut m, key, &mut regs, &mut env, &mut sink, counters, c)
+                }
+                None => p.process(&mut m, key, &mut regs, &mut env, &mut sink, counters),
+            };
             let pipeline::Verdict::Output { port, .. } = verdict else {
                 continue;
             };
