@@ -11,11 +11,13 @@
 //! random sources in 10/8, destinations drawn from the routes, UDP ports
 //! 1024..=65535, round-robin over the tenants, shuffled.
 //!
-//! * `process/<flows>`: `CompiledPipeline::process` per packet (frames
+//! * `process/r2/<flows>`: `CompiledPipeline::process` per packet (frames
 //!   already parsed, as a worker calls it) with 1, 1,000 and 100,000
 //!   distinct 5-tuples;
-//! * `parse+process/<flows>`: `wire::parse` and `process`;
-//! * `parse/100k` and `compile/100k`: the ovs-ofctl text of 100,000 flows
+//! * `process/cached-r2/<flows>`: `process_cached` with an 8,192-slot
+//!   flow cache;
+//! * `process/parse+r2/<flows>`: `wire::parse` and `process`;
+//! * `r2-100k/parse` and `r2-100k/compile`: the ovs-ofctl text of 100,000 flows
 //!   (R2 scaled: 10,000 ACL rules, 89,897 routes) parsed, and compiled.
 //!
 //! Each iteration handles `BATCH` packets: criterion's time divided by
@@ -122,6 +124,32 @@ fn bench_process(c: &mut Criterion) {
                         &mut env,
                         &mut sink,
                         &counters,
+                    ) {
+                        out += port;
+                    }
+                }
+                black_box(out)
+            })
+        });
+        let mut at = 0;
+        let mut cache = pipe.new_flow_cache(8192);
+        g.bench_function(BenchmarkId::new("cached-r2", n), |b| {
+            b.iter(|| {
+                let mut m = PassThroughMeters;
+                let mut env = Env::new(&mut m);
+                let mut out = 0u32;
+                for _ in 0..BATCH {
+                    let i = at;
+                    at = if at + 1 == pkts.len() { 0 } else { at + 1 };
+                    let mut regs = Registers::default();
+                    if let Verdict::Output { port, .. } = pipe.process_cached(
+                        &mut pkts[i],
+                        &mut keys[i],
+                        &mut regs,
+                        &mut env,
+                        &mut sink,
+                        &counters,
+                        &mut cache,
                     ) {
                         out += port;
                     }

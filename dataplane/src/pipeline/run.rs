@@ -35,8 +35,14 @@
 //! all — with the first cause, or [`DropCause::NoOutput`], exactly the
 //! reference's [`Outcome::dropped`].
 //!
+//! Flow cache: [`CompiledPipeline::process_cached`] first looks the
+//! packet's matched fields up in the worker's
+//! [`FlowCache`](super::flowcache::FlowCache); a hit replays the entries
+//! the classifiers found last time (counting them as lookups would), a
+//! miss records them. The result is the same as `process`'s.
+//!
 //! Threads: `process` takes `&self`; any number of workers run it at once
-//! on the same pipeline, each with its own counters.
+//! on the same pipeline, each with its own counters (and flow cache).
 
 use super::compile::CompiledPipeline;
 use super::counters::PipelineCounters;
