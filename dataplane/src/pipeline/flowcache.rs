@@ -35,9 +35,9 @@
 //! Threads: one cache per worker, owned and mutated by it (`&mut`); the
 //! [`KeySpec`] is part of the shared, immutable pipeline.
 
-use super::fields::Registers;
 #[cfg(test)]
 use super::fields;
+use super::fields::Registers;
 use crate::openflow::Field;
 use crate::wire::FlowKey;
 
