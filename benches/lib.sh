@@ -19,6 +19,7 @@ sluice_mpps() {
   sleep "$secs"
   t1=$(date +%s.%N); p1=$(port_counter "$addr" sluice_port_tx_packets_total out)
   kill -TERM "$pid"; wait "$pid" || true
+  [[ -n $p0 && -n $p1 ]] || { echo "sluice_mpps: no counters; sluice said:" >&2; tail -5 "$work/err" >&2; echo nan; return 0; }
   python3 -c "print(f'{($p1-$p0)/($t1-$t0)/1e6:.2f}')"
 }
 
