@@ -171,7 +171,10 @@ fn no_ports() {
 fn example_configs_are_valid() {
     let cores: Vec<usize> = (0..8).collect();
     for (name, text) in [
-        ("production.toml", include_str!("../../../config/production.toml")),
+        (
+            "production.toml",
+            include_str!("../../../config/production.toml"),
+        ),
         ("pcap.toml", include_str!("../../../config/pcap.toml")),
     ] {
         let c = Config::parse(name, text, &cores).unwrap_or_else(|e| panic!("{e}"));
@@ -179,6 +182,8 @@ fn example_configs_are_valid() {
     }
     let prod = Config::parse("p", include_str!("../../../config/production.toml"), &cores).unwrap();
     assert!(prod.eal.hugepages);
-    assert!(prod.eal_args().contains(&"--allow=0000:3b:02.0".to_string()));
+    assert!(prod
+        .eal_args()
+        .contains(&"--allow=0000:3b:02.0".to_string()));
     assert!(!prod.eal_args().contains(&"--no-huge".to_string()));
 }

@@ -521,7 +521,9 @@ mod drop_cause_tests {
     #[test]
     fn names_follow_the_index() {
         let all = [
-            DropCause::Malformed(Malformed::Truncated { layer: Layer::Ethernet }),
+            DropCause::Malformed(Malformed::Truncated {
+                layer: Layer::Ethernet,
+            }),
             DropCause::TableMiss { table: 3 },
             DropCause::TtlExpired,
             DropCause::Meter { id: 1 },

@@ -110,18 +110,22 @@ impl VecPacket {
 }
 
 impl PacketBuf for VecPacket {
+    #[inline]
     fn data(&self) -> &[u8] {
         &self.buf[self.start..]
     }
 
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..]
     }
 
+    #[inline]
     fn headroom(&self) -> usize {
         self.start
     }
 
+    #[inline]
     fn prepend(&mut self, n: usize) -> bool {
         if n > self.start {
             return false;
@@ -130,6 +134,7 @@ impl PacketBuf for VecPacket {
         true
     }
 
+    #[inline]
     fn adj(&mut self, n: usize) -> bool {
         if n > self.len() {
             return false;
