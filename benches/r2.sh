@@ -5,17 +5,20 @@
 # input (64-byte frames, 1 / 1,000 / 100,000 distinct 5-tuples) in the same
 # run; optionally OVS-DPDK through the anchor's bench.py (--ovs).
 #   benches/r2.sh [--secs S] [--variants "1 1k 100k"] [--rules R2|R3hi|R3lo] [--ovs]
+#                 [--tenants RATE]   also run with one [[tenant]] limit per VLAN
+#                                    tenant (RATE, e.g. 100Gbit: never drops)
 # Needs root and the Debian dpdk package; --ovs needs openvswitch-switch-dpdk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/lib.sh
-secs=5 variants="1 1k 100k" rules=R2 ovs=0
+secs=5 variants="1 1k 100k" rules=R2 ovs=0 tenants=
 while (($#)); do
   case "$1" in
     --secs) secs=$2; shift 2 ;;
     --variants) variants=$2; shift 2 ;;
     --rules) rules=$2; shift 2 ;;
     --ovs) ovs=1; shift ;;
+    --tenants) tenants=$2; shift 2 ;;
     *) sed -n '2,8p' "$0"; exit 2 ;;
   esac
 done
@@ -39,6 +42,12 @@ for v in $variants; do
   t=$(testpmd_mpps "$work/$v/pcap/flows_$v.pcap")
   r=$(python3 -c "print(f'{$s/$t:.2f}' if '$t' != 'nan' else '-')")
   printf '%-8s %-5s %10s %12s %8s\n' "$v" "$rules" "$s" "$t" "$r"
+  if [[ -n $tenants ]]; then
+    bash scripts/gen-r2.sh --out "$work/$v-t" --flows "$v" --rules "$rules" --tenants "$tenants" >/dev/null 2>&1
+    st=$(sluice_mpps "$bin" "$work/$v-t/r2.toml" "$secs" "$work")
+    printf '%-8s %-5s %10s %12s %8s   (100 tenant limits of %s; on/off %s)\n' "$v" "+lim" "$st" "" "" \
+      "$tenants" "$(python3 -c "print(f'{$st/$s:.2f}')")"
+  fi
 done
 if ((ovs)); then
   echo "== OVS-DPDK (anchor bench.py, same traffic and rules)"

@@ -3,7 +3,7 @@
 # 64-byte pcaps) as a Sluice config, so that Sluice runs the same rules on the
 # same traffic as OVS-DPDK:
 #   scripts/gen-r2.sh [--out DIR] [--flows 1|1k|100k] [--rules R2|R3hi|R3lo]
-#                     [--acl N] [--routes N] [--core C]
+#                     [--acl N] [--routes N] [--core C] [--tenants RATE]
 # DIR (default /tmp/sluice-r2) gets pcap/ (gen_pcaps.py: routes.txt and the
 # flows_*.pcap), rules/ (gen_rules.py: R2.flows, R3.flows, meters_*.txt) and
 # r2.toml: port "in" (OpenFlow 1) replays the pcap forever (net_pcap,
@@ -12,12 +12,14 @@
 # the benchmark's 1,000 and 10,000; gen_rules.py allows at most 2,999 ACL
 # rules; --routes 98897 gives 100,000 flows). Nothing here is committed: the
 # files are generated.
+# --tenants RATE adds one [[tenant]] per VLAN tenant (VLAN 100..199) limited
+# to RATE (e.g. 100Gbit: a limit that never drops, to measure its cost).
 #   sluice check --config /tmp/sluice-r2/r2.toml
 #   sluice run --config /tmp/sluice-r2/r2.toml
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 anchor=${SLUICE_SHARED:-$here/../../shared}/bench/ovs-dpdk
-out=/tmp/sluice-r2 flows=1k rules=R2 acl=1000 routes=10000 core=1
+out=/tmp/sluice-r2 flows=1k rules=R2 acl=1000 routes=10000 core=1 tenants=
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
@@ -26,6 +28,7 @@ while (($#)); do
     --acl) acl=$2; shift 2 ;;
     --routes) routes=$2; shift 2 ;;
     --core) core=$2; shift 2 ;;
+    --tenants) tenants=$2; shift 2 ;;
     *) sed -n '2,17p' "$0"; exit 2 ;;
   esac
 done
@@ -76,6 +79,11 @@ ofport = 2
 flows_file = "rules/$flows_file"
 TOML
   [[ -n $meters_file ]] && echo "meters_file = \"rules/$meters_file\""
+  if [[ -n $tenants ]]; then
+    for t in $(seq 0 99); do
+      printf '\n[[tenant]]\nname = "t%d"\nmatch = { vlans = [%d] }\nrate = "%s"\n' "$t" $((100 + t)) "$tenants"
+    done
+  fi
 } >"$out/r2.toml"
 echo "$out/r2.toml" \
   "($(grep -c . "$out/rules/$flows_file") flows, traffic $out/pcap/flows_$flows.pcap)"

@@ -391,11 +391,28 @@ impl Config {
         if let Some(p) = &self.pipeline {
             s.push_str(&p.summary());
         }
-        let _ = writeln!(s, "  forwarding:");
-        for (i, o) in self.forward.iter().enumerate() {
-            if let Some(o) = o {
-                let _ = writeln!(s, "    {} -> {}", self.ports[i].name, self.ports[*o].name);
+        if self.pipeline.is_none() {
+            let _ = writeln!(s, "  forwarding:");
+            for (i, o) in self.forward.iter().enumerate() {
+                if let Some(o) = o {
+                    let _ = writeln!(s, "    {} -> {}", self.ports[i].name, self.ports[*o].name);
+                }
             }
+        }
+        if !self.tenants.is_empty() {
+            let names: Vec<&str> = self
+                .tenants
+                .iter()
+                .take(8)
+                .map(|t| t.name.as_str())
+                .collect();
+            let more = if self.tenants.len() > 8 { ", ..." } else { "" };
+            let _ = writeln!(
+                s,
+                "  tenants ({}): {}{more}",
+                self.tenants.len(),
+                names.join(", ")
+            );
         }
         s
     }
