@@ -9,7 +9,7 @@ struct Netns(&'static str);
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", self.0]).status();
+        let _ = Command::new("ip").args(["netns", "del", self.0]).output();
     }
 }
 
@@ -36,7 +36,7 @@ fn ping_and_iperf3_across_two_namespaces() {
     }
     let (ia, ib, na, nb) = ("sl-ta", "sl-tb", "sl-tns-a", "sl-tns-b");
     for ns in [na, nb] {
-        let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        let _ = Command::new("ip").args(["netns", "del", ns]).output();
     }
     let dir = scratch("tap");
     let config = format!(

@@ -564,7 +564,13 @@ impl Port {
     /// port id ends when the last one drops.
     pub fn close(&self) -> Result<(), DpdkError> {
         let mut ctl = self.control("close")?;
-        self.stop_locked(&mut ctl)?;
+        // A port this claim configured and did not start (or stopped) is
+        // known to be stopped; anything else may be running.
+        if !matches!(ctl.state, PortState::Configured { .. }) {
+            self.stop_locked(&mut ctl)?;
+        } else {
+            self.ensure_no_queue_handles(&ctl, "close")?;
+        }
         // SAFETY: valid, stopped port with no queue handles, under its
         // mutex; the Closed state keeps every later call away from the id.
         let ret = unsafe { sys::rte_eth_dev_close(self.shared.id) };
