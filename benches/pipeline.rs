@@ -33,8 +33,7 @@ use sluice::pipeline::{
 };
 use sluice::wire::{self, FlowKey};
 
-mod r2_workload;
-use r2_workload::{r2, traffic};
+use sluice::pipeline::workload::{r2, traffic};
 
 const BATCH: usize = 1024;
 /// OpenFlow ports: in = 1, out = 2.

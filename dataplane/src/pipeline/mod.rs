@@ -39,6 +39,7 @@ mod program;
 pub mod reference;
 pub mod run;
 pub mod trace;
+pub mod workload;
 
 #[cfg(test)]
 mod compile_tests;

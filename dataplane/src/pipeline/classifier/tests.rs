@@ -4,6 +4,7 @@
 use super::*;
 use crate::openflow::{parse_flow, Field, NoPortNames};
 use crate::pipeline::fields;
+use crate::pipeline::workload::{ip, port_blocks, prefix, tp_dst};
 use crate::rng::XorShift64;
 
 /// The reference: highest priority, then lowest id, by `fields::matches`.
@@ -518,48 +519,6 @@ fn contradictory_shared_storage_never_matches() {
 }
 
 // ---- R2-like tables, as the benchmark generates them ----
-
-fn ip(v: u32) -> String {
-    format!(
-        "{}.{}.{}.{}",
-        v >> 24,
-        (v >> 16) & 255,
-        (v >> 8) & 255,
-        v & 255
-    )
-}
-
-fn prefix(rng: &mut XorShift64, lens: &[u32]) -> String {
-    let len = lens[rng.below(lens.len() as u64) as usize];
-    let v = (10 << 24) | (rng.next_u32() >> 8);
-    format!("{}/{len}", ip(v & (u32::MAX << (32 - len))))
-}
-
-/// Inclusive port range as (value, mask) prefix blocks.
-fn port_blocks(mut lo: u32, hi: u32) -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
-    while lo <= hi {
-        let mut size = if lo == 0 {
-            1 << 16
-        } else {
-            lo & lo.wrapping_neg()
-        };
-        while size > hi - lo + 1 {
-            size >>= 1;
-        }
-        out.push((lo, 0xffff & !(size - 1)));
-        lo += size;
-    }
-    out
-}
-
-fn tp_dst(v: u32, m: u32) -> String {
-    if m == 0xffff {
-        format!("tp_dst={v}")
-    } else {
-        format!("tp_dst=0x{v:04x}/0x{m:04x}")
-    }
-}
 
 /// R2 (gen_rules.py): `tenants` VLAN classifiers, `acl` wildcard rules,
 /// `routes` /32 routes, a table-miss per table. Returns the three tables'

@@ -1,12 +1,12 @@
 //! The R2 workload of `../shared/bench/ovs-dpdk` (`gen_rules.py`,
 //! `gen_pcaps.py`) regenerated in Rust with the same structure, for the
-//! pipeline benchmark: rules as ovs-ofctl add-flows text, traffic as
-//! frames.
+//! pipeline and classifier benchmarks and tests: rules as ovs-ofctl
+//! add-flows text, traffic as frames. Not on any packet path.
 
-use sluice::rng::XorShift64;
-use sluice::wire::build::PacketBuilder;
+use crate::rng::XorShift64;
+use crate::wire::build::PacketBuilder;
 
-fn ip(v: u32) -> String {
+pub fn ip(v: u32) -> String {
     format!(
         "{}.{}.{}.{}",
         v >> 24,
@@ -16,7 +16,7 @@ fn ip(v: u32) -> String {
     )
 }
 
-fn prefix(rng: &mut XorShift64, lens: &[u32]) -> String {
+pub fn prefix(rng: &mut XorShift64, lens: &[u32]) -> String {
     let len = lens[rng.below(lens.len() as u64) as usize];
     let v = (10 << 24) | (rng.next_u32() >> 8);
     format!("{}/{len}", ip(v & (u32::MAX << (32 - len))))
@@ -24,7 +24,7 @@ fn prefix(rng: &mut XorShift64, lens: &[u32]) -> String {
 
 /// An inclusive port range as value/mask blocks (gen_rules.py's
 /// `range_to_masks`).
-fn port_blocks(mut lo: u32, hi: u32) -> Vec<(u32, u32)> {
+pub fn port_blocks(mut lo: u32, hi: u32) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     while lo <= hi {
         let mut size = if lo == 0 {
@@ -41,7 +41,7 @@ fn port_blocks(mut lo: u32, hi: u32) -> Vec<(u32, u32)> {
     out
 }
 
-fn tp_dst(v: u32, m: u32) -> String {
+pub fn tp_dst(v: u32, m: u32) -> String {
     if m == 0xffff {
         format!("tp_dst={v}")
     } else {
