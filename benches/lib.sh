@@ -8,7 +8,7 @@ sluice_mpps() {
   "$bin" run --config "$config" >"$work/out" 2>"$work/err" &
   local pid=$! addr=""
   for _ in $(seq 600); do
-    addr=$(grep -o 'admin listening on http://[^/]*' "$work/err" | sed 's|.*http://||' || true)
+    addr=$(grep -o 'admin listening on http://[^/]*/metrics' "$work/err" | sed 's|.*http://||; s|/metrics||' || true)
     [[ -n $addr ]] && break
     sleep 0.05
   done

@@ -94,7 +94,8 @@ impl Sluice {
             if let Some(addr) = err
                 .lines()
                 .find_map(|l| l.split("admin listening on http://").nth(1))
-                .and_then(|r| r.split('/').next())
+                // Only a complete line: the binary may be mid-write.
+                .and_then(|r| r.split_once("/metrics").map(|(addr, _)| addr))
             {
                 s.admin = addr.parse().unwrap();
                 break;
