@@ -72,6 +72,18 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9091")]
         admin: String,
     },
+    /// Make a running instance reload its config file (POST /-/reload)
+    /// and print the result: the generation now running, or why the new
+    /// config was rejected (FILE:LINE:COL). Exits 1 when rejected.
+    Reload {
+        /// The admin listener of the running instance.
+        #[arg(long, default_value = "127.0.0.1:9091")]
+        admin: String,
+        /// Bearer token (default: $SLUICE_ADMIN_TOKEN), needed when the
+        /// instance has admin.token set.
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -118,9 +130,14 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::DumpFlows { admin } => fetch(&admin, "/dump-flows"),
-        Command::DumpMeters { admin } => fetch(&admin, "/dump-meters"),
+        Command::DumpFlows { admin } => fetch(&admin, "GET", "/dump-flows", None),
+        Command::DumpMeters { admin } => fetch(&admin, "GET", "/dump-meters", None),
+        Command::Reload { admin, token } => {
+            let token = token.or_else(|| std::env::var("SLUICE_ADMIN_TOKEN").ok());
+            fetch(&admin, "POST", "/-/reload", token.as_deref())
+        }
         Command::Run { config } => {
+            let config_path = config.clone();
             let loaded = match &config {
                 Some(path) => Config::load(path),
                 None => Config::demo(),
@@ -132,7 +149,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match sluice::runtime::run(config) {
+            match sluice::runtime::run(config, config_path) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sluice: {e}");
@@ -143,15 +160,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// GETs `path` from a running instance's admin listener and prints it.
-fn fetch(admin: &str, path: &str) -> ExitCode {
+/// Sends `method path` to a running instance's admin listener and prints
+/// the answer.
+fn fetch(admin: &str, method: &str, path: &str, token: Option<&str>) -> ExitCode {
     use std::io::{Read, Write};
     let result = (|| -> std::io::Result<(u16, String)> {
         let mut s = std::net::TcpStream::connect(admin)?;
-        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(70)))?;
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {admin}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
         )?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf)?;
@@ -170,6 +189,11 @@ fn fetch(admin: &str, path: &str) -> ExitCode {
         Ok((200, body)) => {
             print!("{body}");
             ExitCode::SUCCESS
+        }
+        Ok((422, body)) => {
+            // A rejected reload: the report says why.
+            print!("{body}");
+            ExitCode::FAILURE
         }
         Ok((code, body)) => {
             eprintln!("sluice: {admin}{path}: HTTP {code}: {}", body.trim_end());

@@ -5,14 +5,13 @@
 use crate::admin::{Admin, Shared};
 use crate::config::Config;
 use crate::dpdk::{self, Eal, Mempool, Port};
-use crate::forward::Forwarding;
 use crate::meter::TickScale;
-use crate::openflow::{parse_flow, NoPortNames};
-use crate::pipeline::{CompiledPipeline, PipelineCounters, DEFAULT_SALT};
+use crate::reload::{Generation, Outcome, ReloadReport, ReloadRequest, Reloader, Trigger};
 use crate::stats::{self, WorkerStats};
-use crate::tenant::{MeterTable, TenantTable};
-use crate::worker::{PipelineContext, RxSource, Worker};
+use crate::watch::ConfigWatch;
+use crate::worker::{PipelineContext, Program, RxSource, Updates, Worker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +39,9 @@ pub enum RunError {
     Setup(String),
 }
 
-pub fn run(config: Config) -> Result<(), RunError> {
+/// Runs `config`, loaded from `config_path` (`None`: the embedded demo,
+/// which cannot be reloaded).
+pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&term)).map_err(RunError::Signal)?;
@@ -48,6 +49,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(SIGHUP, Arc::clone(&hup)).map_err(RunError::Signal)?;
 
+    // Before EAL pins this thread: the cores a reload may name.
+    let cores = crate::config::available_cores();
     let args = config.eal_args();
     let mut eal = Eal::init(&args)?;
     let pool = Mempool::new(
@@ -89,43 +92,30 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     }
 
-    let now = dpdk::rdtsc();
     let scale = TickScale::new(dpdk::tsc_hz()).map_err(|e| RunError::Setup(format!("TSC: {e}")))?;
-    let forwarding = Arc::new(build_forwarding(&config)?);
-    let meters = match &*forwarding {
-        Forwarding::Pipeline(p) if !p.meters().is_empty() => Some(Arc::new(
-            MeterTable::new(p.meters(), scale, now)
-                .map_err(|e| RunError::Setup(format!("meters: {e}")))?,
-        )),
-        _ => None,
-    };
-    let tenants = if config.tenants.is_empty() {
-        None
-    } else {
-        Some(Arc::new(
-            TenantTable::new(config.tenants.clone(), config.ports.len(), scale, now)
-                .map_err(|e| RunError::Setup(format!("tenants: {e}")))?,
-        ))
-    };
+    let first = Arc::new(
+        Generation::build(1, config.clone(), None, nworkers, scale, dpdk::rdtsc(), 0.0)
+            .map_err(RunError::Setup)?,
+    );
+    for (port, p) in ports.iter().zip(&config.ports) {
+        if p.admin_down {
+            if let Err(e) = port.set_link(false) {
+                eprintln!("sluice: port {}: {e}", p.name);
+            }
+        }
+    }
     let links = Arc::new(AtomicU64::new(link_bits(&ports)));
     let (punt_tx, punt_rx) = crossbeam_channel::bounded::<dpdk::Mbuf>(1024);
-    let pipeline_counters: Vec<Arc<PipelineCounters>> = match &*forwarding {
-        Forwarding::Pipeline(p) => (0..nworkers).map(|_| Arc::new(p.new_counters())).collect(),
-        Forwarding::Static(_) => Vec::new(),
-    };
     let worker_stats: Vec<Arc<WorkerStats>> = (0..nworkers)
         .map(|_| Arc::new(WorkerStats::new(ports.len())))
         .collect();
     let shared = Arc::new(Shared::new(
-        config.clone(),
+        Arc::clone(&first),
         ports.clone(),
         worker_stats.clone(),
-        Arc::clone(&forwarding),
-        pipeline_counters.clone(),
-        tenants.clone(),
-        meters.clone(),
     ));
-    let admin = Admin::start(Arc::clone(&shared)).map_err(|source| RunError::Admin {
+    let (reload_tx, reload_rx) = crossbeam_channel::bounded::<ReloadRequest>(16);
+    let admin = Admin::start(Arc::clone(&shared), reload_tx).map_err(|source| RunError::Admin {
         addr: config.admin.listen,
         source,
     })?;
@@ -135,6 +125,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(first.id));
+    let (retired_tx, retired_rx) = crossbeam_channel::bounded::<Program>(4 * nworkers.max(1));
+    let mut update_txs = Vec::new();
     let mut threads = Vec::new();
     for (w, queues) in config.queue_assignment().into_iter().enumerate() {
         let rx = queues
@@ -150,26 +143,24 @@ pub fn run(config: Config) -> Result<(), RunError> {
             .iter()
             .map(|p| p.tx_queue(w as u16))
             .collect::<Result<Vec<_>, _>>()?;
+        let (update_tx, update_rx) = crossbeam_channel::bounded::<Program>(2);
+        update_txs.push(update_tx);
         let worker = Worker::new(
             w,
             config.workers[w],
             rx,
             tx,
-            Arc::clone(&forwarding),
+            first.program(w, None),
             Arc::clone(&worker_stats[w]),
             PipelineContext {
                 pool: pool.clone(),
-                counters: pipeline_counters.get(w).cloned(),
                 links: Arc::clone(&links),
                 punt: punt_tx.clone(),
-                meters: meters.as_deref().map(MeterTable::hook),
-                tenants: tenants.as_deref().map(TenantTable::worker),
-                cache: match &*forwarding {
-                    Forwarding::Pipeline(p) if p.cacheable() => {
-                        Some(p.new_flow_cache(FLOW_CACHE_SLOTS))
-                    }
-                    _ => None,
-                },
+            },
+            Updates {
+                published: Arc::clone(&published),
+                rx: update_rx,
+                retired: retired_tx.clone(),
             },
         );
         let stop = Arc::clone(&stop);
@@ -179,6 +170,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
             .map_err(RunError::Thread)?;
         threads.push(t);
     }
+    drop(first);
     eprintln!(
         "sluice: {} port(s), {} worker(s) on core(s) {:?}; Ctrl-C to stop",
         ports.len(),
@@ -186,17 +178,51 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.workers
     );
 
+    let mut reloader = Reloader::new(
+        config_path,
+        Arc::clone(&shared),
+        ports.clone(),
+        update_txs,
+        retired_rx,
+        published,
+        worker_stats.clone(),
+        scale,
+        cores,
+    );
+    let mut watch = if config.admin.watch {
+        ConfigWatch::start(&reloader.watched_files())
+    } else {
+        None
+    };
     let started = Instant::now();
     while !term.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+        let request = reload_rx.recv_timeout(Duration::from_millis(50)).ok();
         links.store(link_bits(&ports), Ordering::Relaxed);
         // Packet-ins: no controller connection yet; logged for
         // /packet-ins (the workers counted them) and freed.
         while let Ok(m) = punt_rx.try_recv() {
             shared.log_packet_in(m.data());
         }
+        reloader.collect_retired();
+        let mut reloaded = false;
+        if let Some(req) = request {
+            let report = reloader.reload(req.trigger);
+            log_reload(&report);
+            let _ = req.reply.send(report);
+            reloaded = true;
+        }
         if hup.swap(false, Ordering::Relaxed) {
-            eprintln!("sluice: SIGHUP received; live reload is not implemented yet, configuration unchanged");
+            log_reload(&reloader.reload(Trigger::Signal));
+            reloaded = true;
+        }
+        if let Some(w) = watch.as_mut() {
+            if w.settled() && reloader.files_changed() {
+                log_reload(&reloader.reload(Trigger::File));
+                reloaded = true;
+            }
+            if reloaded {
+                w.rewatch(&reloader.watched_files());
+            }
         }
     }
     eprintln!(
@@ -210,6 +236,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
     while punt_rx.try_recv().is_ok() {}
     admin.shutdown();
+    drop(watch);
+    drop(reloader);
     for (port, p) in ports.iter().zip(&config.ports) {
         if let Err(e) = port.stop() {
             eprintln!("sluice: stopping port {}: {e}", p.name);
@@ -276,35 +304,27 @@ fn link_bits(ports: &[Port]) -> u64 {
     })
 }
 
-/// Slots of each worker's flow cache (two-way; 64 KiB-ish of keys).
-const FLOW_CACHE_SLOTS: usize = 8192;
-
-/// The static map alone needs no parsing; with tenants (which classify on
-/// headers and police per packet) it runs as the equivalent one-table
-/// OpenFlow pipeline, `in_port=A,actions=output:B` per `[[forward]]`.
-fn build_forwarding(config: &Config) -> Result<Forwarding, RunError> {
-    if let Some(p) = &config.pipeline {
-        return Ok(Forwarding::Pipeline(Arc::clone(&p.compiled)));
+fn log_reload(r: &ReloadReport) {
+    match r.result {
+        Outcome::Success => eprintln!(
+            "sluice: reload ({:?}): generation {} ({}) running, {:.1} ms",
+            r.trigger,
+            r.generation,
+            r.hash,
+            r.duration_seconds * 1e3
+        ),
+        Outcome::Unchanged => eprintln!(
+            "sluice: reload ({:?}): config unchanged, generation {} keeps running",
+            r.trigger, r.generation
+        ),
+        Outcome::Failure => eprintln!(
+            "sluice: reload ({:?}) rejected, generation {} keeps running:\n{}",
+            r.trigger,
+            r.generation,
+            r.error.as_deref().unwrap_or("")
+        ),
     }
-    if config.tenants.is_empty() {
-        return Ok(Forwarding::static_map(config));
+    for w in &r.warnings {
+        eprintln!("sluice:   {w}");
     }
-    let ofports: Vec<u32> = config.ports.iter().map(|p| p.ofport).collect();
-    let flows = config
-        .forward
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| o.map(|o| (i, o)))
-        .map(|(i, o)| {
-            let text = format!(
-                "table=0,priority=100,in_port={},actions=output:{}",
-                i + 1,
-                o + 1
-            );
-            parse_flow(&text, &NoPortNames).map_err(|e| RunError::Setup(format!("{text}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let p = CompiledPipeline::build(&flows, &[], &[], &ofports, DEFAULT_SALT)
-        .map_err(|e| RunError::Setup(format!("static map as a pipeline: {e}")))?;
-    Ok(Forwarding::Pipeline(Arc::new(p)))
 }

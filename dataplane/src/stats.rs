@@ -47,16 +47,19 @@ pub enum DropReason {
     PuntFull,
     /// Over its tenant's rate (the tenant's `exceed = "drop"`).
     Policed,
+    /// Received on, or sent to, a port that is administratively down.
+    PortDown,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::Malformed,
         DropReason::NoRoute,
         DropReason::TxFull,
         DropReason::NoMbuf,
         DropReason::PuntFull,
         DropReason::Policed,
+        DropReason::PortDown,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -68,6 +71,7 @@ impl DropReason {
             DropReason::NoMbuf => "no_mbuf",
             DropReason::PuntFull => "punt_full",
             DropReason::Policed => "policed",
+            DropReason::PortDown => "port_down",
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct WorkerStats {
     /// `rx_bursts[n]`: polls that returned n packets (n >= 1).
     pub rx_bursts: [Counter; BURST_SIZE + 1],
     pub ports: Box<[PortCounters]>,
+    /// The config generation this worker runs (stored when it switches).
+    pub generation: std::sync::atomic::AtomicU64,
 }
 
 impl WorkerStats {
@@ -111,6 +117,7 @@ impl WorkerStats {
             punted: Counter::default(),
             rx_bursts: std::array::from_fn(|_| Counter::default()),
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
+            generation: Default::default(),
         }
     }
 
@@ -165,7 +172,7 @@ mod tests {
             assert_eq!(*r as usize, i, "{r:?}");
         }
         // The last variant closes the list: a new one must be added to ALL.
-        assert_eq!(DropReason::Policed as usize + 1, DropReason::COUNT);
+        assert_eq!(DropReason::PortDown as usize + 1, DropReason::COUNT);
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
         names.dedup();
         assert_eq!(names.len(), DropReason::COUNT);

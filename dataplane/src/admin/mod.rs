@@ -13,69 +13,126 @@
 pub mod http;
 pub mod metrics;
 
-use crate::config::Config;
 use crate::dpdk::Port;
 use crate::forward::Forwarding;
-use crate::pipeline::{DropCause, PipelineCounters};
+use crate::pipeline::DropCause;
+use crate::reload::{Generation, Outcome, ReloadReport, ReloadRequest, Trigger};
 use crate::stats::{self, WorkerStats};
-use crate::tenant::{MeterTable, TenantTable};
+use arc_swap::ArcSwap;
 use http::{HttpServer, Request, Response, Router};
-use metrics::{BuildInfo, DropSample, MetricsSnapshot, PortSample, TableSample, WorkerSample};
+use metrics::{
+    BuildInfo, ConfigSample, DropSample, MetricsSnapshot, PortSample, TableSample, WorkerSample,
+};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// What the admin thread reads while the data path runs.
 pub struct Shared {
-    pub config: Config,
+    /// The running generation: swapped by the reloader once every worker
+    /// runs it (see [`crate::reload`]).
+    current: ArcSwap<Generation>,
     pub ports: Vec<Port>,
     pub workers: Vec<Arc<WorkerStats>>,
-    pub forwarding: Arc<Forwarding>,
-    /// Each worker's counters of the compiled pipeline (empty for the
-    /// static map).
-    pub pipeline_counters: Vec<Arc<PipelineCounters>>,
-    pub tenants: Option<Arc<TenantTable>>,
-    pub meters: Option<Arc<MeterTable>>,
     /// The latest packet-ins (no controller connection yet): newest last.
-    pub packet_ins: std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>,
+    pub packet_ins: Mutex<std::collections::VecDeque<Vec<u8>>>,
+    /// Reload history for `/metrics` and `/status`.
+    reloads: Mutex<ReloadHistory>,
+    /// Per worker, the pipeline drops counted by generations that have
+    /// been replaced (they keep counting in `/metrics`).
+    retired_drops: Mutex<Vec<[u64; DropCause::COUNT]>>,
     pub started: Instant,
     pub start_time_seconds: f64,
     pub tsc_hz: u64,
 }
 
+#[derive(Default)]
+struct ReloadHistory {
+    successes: u64,
+    failures: u64,
+    last: Option<ReloadReport>,
+    last_success_unix: f64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Shared {
-    pub fn new(
-        config: Config,
-        ports: Vec<Port>,
-        workers: Vec<Arc<WorkerStats>>,
-        forwarding: Arc<Forwarding>,
-        pipeline_counters: Vec<Arc<PipelineCounters>>,
-        tenants: Option<Arc<TenantTable>>,
-        meters: Option<Arc<MeterTable>>,
-    ) -> Self {
-        let start_time_seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+    pub fn new(current: Arc<Generation>, ports: Vec<Port>, workers: Vec<Arc<WorkerStats>>) -> Self {
+        let start_time_seconds = crate::reload::unix_now();
+        let nworkers = workers.len();
         Self {
-            config,
+            reloads: Mutex::new(ReloadHistory {
+                last_success_unix: current.loaded_unix,
+                ..Default::default()
+            }),
+            current: ArcSwap::new(current),
             ports,
             workers,
-            forwarding,
-            pipeline_counters,
-            tenants,
-            meters,
             packet_ins: Default::default(),
+            retired_drops: Mutex::new(vec![[0; DropCause::COUNT]; nworkers]),
             started: Instant::now(),
             start_time_seconds,
             tsc_hz: crate::dpdk::tsc_hz(),
         }
     }
 
+    /// The running generation.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// Makes `g` the generation `/metrics` and the tools show.
+    pub fn publish(&self, g: Arc<Generation>) {
+        self.current.store(g);
+    }
+
+    /// Adds `old`'s per-worker pipeline drops to the retired totals (call
+    /// once, when every worker has left it).
+    pub fn retire_pipeline_drops(&self, old: &Generation) {
+        let mut r = lock(&self.retired_drops);
+        for (acc, c) in r.iter_mut().zip(&old.pipeline_counters) {
+            for (a, d) in acc.iter_mut().zip(c.drops.iter()) {
+                *a += d.get();
+            }
+        }
+    }
+
+    pub fn record_reload(&self, report: &ReloadReport) {
+        let mut h = lock(&self.reloads);
+        match report.result {
+            Outcome::Failure => h.failures += 1,
+            Outcome::Success | Outcome::Unchanged => {
+                h.successes += 1;
+                h.last_success_unix = report.time_unix;
+            }
+        }
+        h.last = Some(report.clone());
+    }
+
+    fn config_sample(&self, g: &Generation) -> ConfigSample {
+        let h = lock(&self.reloads);
+        ConfigSample {
+            generation: g.id,
+            hash: g.hash.clone(),
+            reload_successes: h.successes,
+            reload_failures: h.failures,
+            last_reload_success: !h
+                .last
+                .as_ref()
+                .is_some_and(|r| r.result == Outcome::Failure),
+            last_success_time_seconds: h.last_success_unix,
+            compile_seconds: g.load_seconds,
+        }
+    }
+
     /// Sums the workers' counters and reads the ports' ethdev stats.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let assignment = self.config.queue_assignment();
-        let ports = self
-            .config
+        let g = self.current();
+        let config = &g.config;
+        let assignment = config.queue_assignment();
+        let ports = config
             .ports
             .iter()
             .enumerate()
@@ -107,7 +164,7 @@ impl Shared {
             .enumerate()
             .map(|(w, s)| WorkerSample {
                 id: w,
-                core: self.config.workers[w],
+                core: config.workers[w],
                 busy_polls: s.busy_polls.get(),
                 idle_polls: s.idle_polls.get(),
                 busy_cycles: s.busy_cycles.get(),
@@ -116,7 +173,7 @@ impl Shared {
                 tx_packets: s.ports.iter().map(|p| p.tx_packets.get()).sum(),
                 rx_queues: assignment[w]
                     .iter()
-                    .map(|q| (self.config.ports[q.port].name.clone(), q.queue))
+                    .map(|q| (config.ports[q.port].name.clone(), q.queue))
                     .collect(),
                 rx_burst_sizes: s.rx_bursts.iter().map(|c| c.get()).collect(),
             })
@@ -139,15 +196,21 @@ impl Shared {
             for r in stats::DropReason::ALL {
                 add(r.as_str(), s.drops[r as usize].get());
             }
-            if let Some(pc) = self.pipeline_counters.get(w) {
-                for (i, name) in DropCause::NAMES.iter().enumerate() {
-                    add(name, pc.drops[i].get());
+            let retired = lock(&self.retired_drops)
+                .get(w)
+                .copied()
+                .unwrap_or_default();
+            let live = g.pipeline_counters.get(w);
+            for (i, name) in DropCause::NAMES.iter().enumerate() {
+                let n = retired[i] + live.map_or(0, |pc| pc.drops[i].get());
+                if n != 0 || live.is_some() {
+                    add(name, n);
                 }
             }
         }
-        let tables = match &*self.forwarding {
+        let tables = match &*g.forwarding {
             Forwarding::Pipeline(p) => p
-                .table_info(self.pipeline_counters.iter().map(|c| &**c))
+                .table_info(g.pipeline_counters.iter().map(|c| &**c))
                 .into_iter()
                 .map(|t| TableSample {
                     table_id: t.id,
@@ -173,17 +236,9 @@ impl Shared {
             workers,
             drops,
             tables,
-            tenants: self
-                .tenants
-                .as_ref()
-                .map(|t| t.samples())
-                .unwrap_or_default(),
-            meters: self
-                .meters
-                .as_ref()
-                .map(|m| m.samples())
-                .unwrap_or_default(),
-            ..Default::default()
+            config: Some(self.config_sample(&g)),
+            tenants: g.tenants.as_ref().map(|t| t.samples()).unwrap_or_default(),
+            meters: g.meters.as_ref().map(|m| m.samples()).unwrap_or_default(),
         }
     }
 
@@ -209,7 +264,8 @@ impl Shared {
     }
 
     fn dump_meters(&self) -> Response {
-        let (Some(m), Forwarding::Pipeline(p)) = (&self.meters, &*self.forwarding) else {
+        let g = self.current();
+        let (Some(m), Forwarding::Pipeline(p)) = (&g.meters, &*g.forwarding) else {
             return Response::text(404, "no OpenFlow meters configured\n");
         };
         let flows = p.flows();
@@ -224,7 +280,7 @@ impl Shared {
 
     fn xstats(&self) -> String {
         let mut out = String::new();
-        for (i, p) in self.config.ports.iter().enumerate() {
+        for (i, p) in self.current().config.ports.iter().enumerate() {
             for (name, value) in self.ports[i].xstats().unwrap_or_default() {
                 out.push_str(&format!("{} {} {}\n", p.name, name, value));
             }
@@ -240,15 +296,133 @@ pub struct Admin {
     server: HttpServer,
 }
 
+/// How long `POST /-/reload` waits for the admin thread's answer.
+const RELOAD_WAIT: Duration = Duration::from_secs(60);
+
+impl Shared {
+    /// `/status`: what runs, in JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let g = self.current();
+        let config = &g.config;
+        let assignment = config.queue_assignment();
+        let ports: Vec<serde_json::Value> = config
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let link = self.ports[i].link().ok();
+                serde_json::json!({
+                    "name": p.name,
+                    "device": p.device.spec,
+                    "driver": p.device.driver,
+                    "ofport": p.ofport,
+                    "admin_state": if p.admin_down { "down" } else { "up" },
+                    "link_up": link.as_ref().is_some_and(|l| l.up),
+                    "speed_mbps": link.as_ref().map_or(0, |l| l.speed_mbps),
+                    "rx_queues": p.rx_queues,
+                    "tx_queues": config.tx_queues(),
+                })
+            })
+            .collect();
+        let workers: Vec<serde_json::Value> = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(w, s)| {
+                let (busy, idle) = (s.busy_cycles.get(), s.idle_cycles.get());
+                serde_json::json!({
+                    "id": w,
+                    "core": config.workers[w],
+                    "generation": s.generation.load(std::sync::atomic::Ordering::Relaxed),
+                    "rx_queues": assignment[w].iter().map(|q| serde_json::json!({
+                        "port": config.ports[q.port].name,
+                        "queue": q.queue,
+                    })).collect::<Vec<_>>(),
+                    "busy_ratio": if busy + idle == 0 { 0.0 } else { busy as f64 / (busy + idle) as f64 },
+                    "rx_packets": s.ports.iter().map(|p| p.rx_packets.get()).sum::<u64>(),
+                    "tx_packets": s.ports.iter().map(|p| p.tx_packets.get()).sum::<u64>(),
+                })
+            })
+            .collect();
+        let h = lock(&self.reloads);
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "dpdk_version": crate::dpdk::version(),
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "config": {
+                "file": config.source,
+                "generation": g.id,
+                "hash": g.hash,
+                "loaded_unix": g.loaded_unix,
+                "load_seconds": g.load_seconds,
+                "forwarding": match &*g.forwarding {
+                    Forwarding::Pipeline(p) => format!("pipeline ({} flows)", p.len()),
+                    Forwarding::Static(_) => "static map".to_string(),
+                },
+                "tenants": config.tenants.len(),
+                "reloads": { "success": h.successes, "failure": h.failures },
+                "last_reload": h.last,
+            },
+            "ports": ports,
+            "workers": workers,
+        })
+    }
+}
+
+/// Whether a `POST` may change state: with a token configured, the request
+/// must carry `Authorization: Bearer TOKEN`; without one, only a loopback
+/// listener accepts `POST`.
+fn authorize(req: &Request, token: Option<&str>, listen: SocketAddr) -> Result<(), Response> {
+    match token {
+        Some(t) => {
+            let given = req
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            // Compare in time independent of where they differ.
+            let same = given.len() == t.len()
+                && given
+                    .bytes()
+                    .zip(t.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if same {
+                Ok(())
+            } else {
+                Err(Response::text(401, "missing or wrong bearer token\n")
+                    .with_header("WWW-Authenticate", "Bearer"))
+            }
+        }
+        None if listen.ip().is_loopback() => Ok(()),
+        None => Err(Response::text(
+            403,
+            "POST is refused: the admin listener is not on loopback and no admin.token \
+             (or SLUICE_ADMIN_TOKEN) is set\n",
+        )),
+    }
+}
+
+fn json(status: u16, v: &impl serde::Serialize) -> Response {
+    let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    body.push(b'\n');
+    Response::new(status).with_body("application/json", body)
+}
+
 impl Admin {
-    /// Binds the listener from the config and starts serving.
-    pub fn start(shared: Arc<Shared>) -> std::io::Result<Admin> {
-        let addr = shared.config.admin.listen;
+    /// Binds the listener from the config and starts serving; reloads are
+    /// asked of the admin thread over `reloads`.
+    pub fn start(
+        shared: Arc<Shared>,
+        reloads: crossbeam_channel::Sender<ReloadRequest>,
+    ) -> std::io::Result<Admin> {
+        let admin = shared.current().config.admin.clone();
+        let addr = admin.listen;
         let m = Arc::clone(&shared);
         let x = Arc::clone(&shared);
         let d = Arc::clone(&shared);
         let dm = Arc::clone(&shared);
         let pi = Arc::clone(&shared);
+        let st = Arc::clone(&shared);
         let router = Router::new()
             .get("/metrics", move |req: &Request| {
                 let snap = m.snapshot();
@@ -257,23 +431,45 @@ impl Admin {
             .get("/xstats", move |_: &Request| {
                 Response::text(200, x.xstats())
             })
-            .get("/dump-flows", move |_: &Request| match &*d.forwarding {
-                Forwarding::Pipeline(p) => {
-                    Response::text(200, p.dump_flows(d.pipeline_counters.iter().map(|c| &**c)))
+            .get("/dump-flows", move |_: &Request| {
+                let g = d.current();
+                match &*g.forwarding {
+                    Forwarding::Pipeline(p) => Response::text(
+                        200,
+                        p.dump_flows(g.pipeline_counters.iter().map(|c| &**c)),
+                    ),
+                    Forwarding::Static(_) => Response::text(
+                        404,
+                        "no OpenFlow pipeline: this instance forwards by its static [[forward]] map\n",
+                    ),
                 }
-                Forwarding::Static(_) => Response::text(
-                    404,
-                    "no OpenFlow pipeline: this instance forwards by its static [[forward]] map\n",
-                ),
             })
             .get("/dump-meters", move |_: &Request| dm.dump_meters())
             .get("/packet-ins", move |_: &Request| {
                 Response::text(200, pi.packet_ins_text())
             })
+            .get("/status", move |_: &Request| json(200, &st.status()))
+            .post("/-/reload", move |req: &Request| {
+                if let Err(r) = authorize(req, admin.token.as_deref(), addr) {
+                    return r;
+                }
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let asked = reloads.send(ReloadRequest {
+                    trigger: Trigger::Http,
+                    reply: tx,
+                });
+                match asked.ok().and_then(|_| rx.recv_timeout(RELOAD_WAIT).ok()) {
+                    Some(report) => {
+                        let status = if report.result == Outcome::Failure { 422 } else { 200 };
+                        json(status, &report)
+                    }
+                    None => Response::text(503, "the admin thread did not answer the reload\n"),
+                }
+            })
             .get("/", |_: &Request| {
                 Response::text(
                     200,
-                    "sluice admin: /metrics /xstats /dump-flows /dump-meters /packet-ins\n",
+                    "sluice admin: GET /metrics /status /xstats /dump-flows /dump-meters /packet-ins; POST /-/reload\n",
                 )
             });
         let server = HttpServer::bind(addr, router.into_handler())?;

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The config `sluice run` uses when given no `--config`: the demo of
@@ -37,6 +37,30 @@ pub const DEMO_CONFIG_NAME: &str = "<embedded config/demo.toml>";
 pub const MAX_PORTS: usize = 64;
 /// Most rx/tx queues per port.
 pub const MAX_QUEUES: u16 = 64;
+
+/// A file a config was read from, with a hash of its bytes as read (the
+/// config's identity for reloads and `sluice_config_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub hash: u64,
+}
+
+impl InputFile {
+    pub fn new(path: PathBuf, bytes: &[u8]) -> Self {
+        InputFile {
+            path,
+            hash: fnv1a(bytes),
+        }
+    }
+}
+
+/// 64-bit FNV-1a: a stable digest (not a security hash) of config text.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
 
 /// A config error located in its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +161,8 @@ struct RawEal {
 struct RawAdmin {
     listen: Option<Spanned<String>>,
     core: Option<Spanned<usize>>,
+    token: Option<Spanned<String>>,
+    watch: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -166,6 +192,7 @@ struct RawPort {
     promiscuous: bool,
     // -- [pipeline] (config/pipeline.rs): OpenFlow port number --
     ofport: Option<Spanned<u32>>,
+    admin: Option<Spanned<String>>,
 }
 
 fn default_true() -> bool {
@@ -201,6 +228,8 @@ pub struct Config {
     /// `[pipeline]`: the OpenFlow rules, compiled (see [`pipeline`]);
     /// `None`: the static `forward` map is in force.
     pub pipeline: Option<PipelineConfig>,
+    /// The config file, then the files its `[pipeline]` names.
+    pub inputs: Vec<InputFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +250,13 @@ pub struct AdminConfig {
     pub core: usize,
     /// Set when the admin core is also a worker's (2 workers on 2 cores).
     pub shares_worker_core: bool,
+    /// Bearer token that `POST` requests (`/-/reload`) must carry:
+    /// `[admin] token`, else the `SLUICE_ADMIN_TOKEN` environment
+    /// variable. Without one, `POST` is allowed only on a loopback listener.
+    pub token: Option<String>,
+    /// `[admin] watch` (default true): reload when the config file or a
+    /// file it names changes.
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +277,12 @@ pub struct PortConfig {
     pub promiscuous: bool,
     /// OpenFlow port number: `ofport`, or the port's index + 1.
     pub ofport: u32,
+    /// `admin = "down"`: the port is administratively down (OpenFlow's
+    /// OFPPC_PORT_DOWN): nothing received on it is forwarded, nothing is
+    /// sent on it (both counted as `port_down` drops), the link is set
+    /// down where the driver can, and fast-failover groups skip it.
+    /// Changes live on reload.
+    pub admin_down: bool,
 }
 
 /// One (port, rx queue) a worker polls.
@@ -253,6 +295,13 @@ pub struct QueueRef {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_for(path, &available_cores())
+    }
+
+    /// [`Config::load`] checking cores against `cores` (a reload inside a
+    /// running instance, whose threads are pinned, passes the cores the
+    /// process had at start).
+    pub fn load_for(path: &Path, cores: &[usize]) -> Result<Config, ConfigError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: name.clone(),
@@ -260,7 +309,7 @@ impl Config {
             col: 0,
             message: format!("cannot read config: {e}"),
         })?;
-        Self::parse(&name, &text, &available_cores())
+        Self::parse(&name, &text, cores)
     }
 
     /// The embedded demo config.
@@ -299,6 +348,91 @@ impl Config {
             }
         }
         out
+    }
+
+    /// Digest of everything the config was read from (the config file and
+    /// the files it names), as hex.
+    pub fn hash(&self) -> String {
+        let mut h = 0u64;
+        for f in &self.inputs {
+            h = fnv1a(&[h.to_le_bytes(), f.hash.to_le_bytes()].concat());
+        }
+        format!("{h:016x}")
+    }
+
+    /// What differs between `self` (running) and `new` that a reload
+    /// cannot apply: one line per change. Flows, groups, meters, tenants,
+    /// the static forward map and ports' admin state change live; the EAL,
+    /// the mempool, the workers, the admin listener and the ports' devices
+    /// and queues are set up once and need a restart.
+    pub fn restart_changes(&self, new: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut diff = |what: &str, old: String, new: String| {
+            if old != new {
+                out.push(format!("{what}: {old} -> {new} (needs a restart)"));
+            }
+        };
+        diff(
+            "eal",
+            format!("{:?}", self.eal_args()),
+            format!("{:?}", new.eal_args()),
+        );
+        diff(
+            "mempool",
+            format!(
+                "{} mbufs, cache {}, data room {}",
+                self.mempool.mbufs, self.mempool.cache, self.mempool.data_room
+            ),
+            format!(
+                "{} mbufs, cache {}, data room {}",
+                new.mempool.mbufs, new.mempool.cache, new.mempool.data_room
+            ),
+        );
+        diff(
+            "workers.cores",
+            format!("{:?}", self.workers),
+            format!("{:?}", new.workers),
+        );
+        diff(
+            "admin.listen",
+            self.admin.listen.to_string(),
+            new.admin.listen.to_string(),
+        );
+        diff(
+            "admin.core",
+            self.admin.core.to_string(),
+            new.admin.core.to_string(),
+        );
+        let names = |c: &Config| c.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        if names(self) != names(new) {
+            diff("ports", names(self).join(", "), names(new).join(", "));
+        } else {
+            for (a, b) in self.ports.iter().zip(&new.ports) {
+                let shape = |p: &PortConfig| {
+                    format!(
+                        "device {}, rx_queues {}, rx_desc {}, tx_desc {}, mtu {}, promiscuous {}, ofport {}",
+                        p.device.spec,
+                        p.rx_queues,
+                        p.rx_desc,
+                        p.tx_desc,
+                        p.mtu.map_or("default".into(), |m| m.to_string()),
+                        p.promiscuous,
+                        p.ofport
+                    )
+                };
+                diff(&format!("port {}", a.name), shape(a), shape(b));
+            }
+        }
+        out
+    }
+
+    /// The files to watch for changes (not the embedded demo).
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        self.inputs
+            .iter()
+            .map(|f| f.path.clone())
+            .filter(|p| !p.to_string_lossy().starts_with('<'))
+            .collect()
     }
 
     pub fn port_index(&self, name: &str) -> Option<usize> {
@@ -468,6 +602,18 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             )
         })?,
     };
+    let token = match &raw.admin.token {
+        Some(t) if t.get_ref().len() < 16 || t.get_ref().chars().any(|c| !c.is_ascii_graphic()) => {
+            return Err(map.error(
+                t.span(),
+                "admin.token must be at least 16 printable ASCII characters without spaces",
+            ));
+        }
+        Some(t) => Some(t.get_ref().clone()),
+        None => std::env::var("SLUICE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
     let (admin_core, shares) = match &raw.admin.core {
         Some(c) => {
             let core = *c.get_ref();
@@ -619,7 +765,21 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             }
             None => None,
         };
+        let admin_down = match &p.admin {
+            None => false,
+            Some(a) => match a.get_ref().as_str() {
+                "up" => false,
+                "down" => true,
+                other => {
+                    return Err(map.error(
+                        a.span(),
+                        format!("port admin state {other:?}; expected \"up\" or \"down\""),
+                    ))
+                }
+            },
+        };
         ports.push(PortConfig {
+            admin_down,
             name: name.clone(),
             device,
             rx_queues,
@@ -713,6 +873,8 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             listen,
             core: admin_core,
             shares_worker_core: shares,
+            token,
+            watch: raw.admin.watch.unwrap_or(true),
         },
         mempool: MempoolConfig {
             mbufs,
@@ -723,6 +885,9 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
         ports,
         forward,
         tenants,
+        inputs: std::iter::once(InputFile::new(PathBuf::from(map.file), map.text.as_bytes()))
+            .chain(pipeline.iter().flat_map(|p| p.inputs.iter().cloned()))
+            .collect(),
         pipeline,
     })
 }

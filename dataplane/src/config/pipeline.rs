@@ -117,6 +117,8 @@ pub struct PipelineConfig {
     /// Compiler warnings (replaced and overlapping flows, flows on ports
     /// that do not exist), located.
     pub warnings: Vec<ConfigError>,
+    /// The flows, groups and meters files read (with their hashes).
+    pub inputs: Vec<super::InputFile>,
 }
 
 impl PipelineConfig {
@@ -438,6 +440,7 @@ fn load_part<T>(
     config_file: &Arc<str>,
     dir: &Path,
     errors: &mut Vec<ConfigError>,
+    inputs: &mut Vec<super::InputFile>,
 ) -> (Vec<T>, Vec<Origin>) {
     let mut out = Vec::new();
     let mut origins = Vec::new();
@@ -461,7 +464,11 @@ fn load_part<T>(
     if let Some(f) = p.file {
         let path: PathBuf = dir.join(f.get_ref());
         let name: Arc<str> = Arc::from(path.display().to_string());
-        match std::fs::read_to_string(&path) {
+        let read = std::fs::read_to_string(&path);
+        if let Ok(text) = &read {
+            inputs.push(super::InputFile::new(path.clone(), text.as_bytes()));
+        }
+        match read {
             Err(e) => errors.push(map.error(
                 f.span(),
                 format!("cannot read {} file {}: {e}", p.what, path.display()),
@@ -502,6 +509,7 @@ pub(super) fn load(
     let config_file: Arc<str> = Arc::from(map.file);
     let dir = config_dir(map.file);
     let mut errors = Vec::new();
+    let mut inputs = Vec::new();
     let parse_flow_one = |t: &str| parse_flow(t, names);
     let parse_flow_file = |t: &str| parse_flows_file(t, names);
     let parse_group_one = |t: &str| parse_group(t, names);
@@ -519,6 +527,7 @@ pub(super) fn load(
         &config_file,
         &dir,
         &mut errors,
+        &mut inputs,
     );
     let (groups, group_origins) = load_part(
         Part {
@@ -533,6 +542,7 @@ pub(super) fn load(
         &config_file,
         &dir,
         &mut errors,
+        &mut inputs,
     );
     let (flows, flow_origins) = load_part(
         Part {
@@ -547,6 +557,7 @@ pub(super) fn load(
         &config_file,
         &dir,
         &mut errors,
+        &mut inputs,
     );
     if !errors.is_empty() {
         return Err(combine(errors));
@@ -564,6 +575,7 @@ pub(super) fn load(
         sources,
         compiled: Arc::new(compiled),
         warnings,
+        inputs,
     })
 }
 

@@ -702,6 +702,32 @@ impl Port {
         })
     }
 
+    /// Sets the link administratively up or down
+    /// (`rte_eth_dev_set_link_up` / `_down`); may run while workers poll.
+    /// Returns false when the driver cannot (`ENOTSUP`: e.g. `net_null`).
+    pub fn set_link(&self, up: bool) -> Result<bool, DpdkError> {
+        let _ctl = self.control("set link")?;
+        let id = self.shared.id;
+        let (ret, what) = if up {
+            // SAFETY: valid port under its mutex.
+            (
+                unsafe { sys::rte_eth_dev_set_link_up(id) },
+                "rte_eth_dev_set_link_up",
+            )
+        } else {
+            // SAFETY: valid port under its mutex.
+            (
+                unsafe { sys::rte_eth_dev_set_link_down(id) },
+                "rte_eth_dev_set_link_down",
+            )
+        };
+        match ret {
+            0 => Ok(true),
+            r if r == -libc::ENOTSUP || r == -libc::EOPNOTSUPP => Ok(false),
+            r => Err(self.call_err(what, r)),
+        }
+    }
+
     /// The port's MAC address.
     pub fn mac_addr(&self) -> Result<[u8; 6], DpdkError> {
         let _ctl = self.control("read MAC address")?;

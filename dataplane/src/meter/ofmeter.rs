@@ -283,6 +283,39 @@ impl OpenFlowMeters {
         self.scale
     }
 
+    pub fn chunk_policy(&self) -> ChunkPolicy {
+        self.chunk
+    }
+
+    /// Copies the shared fill of `old`'s meter `old_id` into meter `id`
+    /// (clamped to the new depths), for a rebuilt table that keeps a meter
+    /// with the same unit and number of bands. Credit parked in the old
+    /// workers' local slots (at most a chunk per worker and band) is not
+    /// carried.
+    pub fn carry_over(
+        &self,
+        id: MeterId,
+        old: &OpenFlowMeters,
+        old_id: MeterId,
+    ) -> Result<(), MeterError> {
+        if old.scale != self.scale {
+            return Err(MeterError::ScaleMismatch(old.scale.hz(), self.scale.hz()));
+        }
+        let (e, b) = self.entry(id)?;
+        let (oe, ob) = old.entry(old_id)?;
+        if e.mode != oe.mode || e.bands != oe.bands {
+            return Err(MeterError::ShapeChanged {
+                what: "meter",
+                index: id as usize,
+                reason: "carried from a meter of another unit or band count",
+            });
+        }
+        for (to, from) in b.iter().zip(ob) {
+            to.set_fill(from.fill());
+        }
+        Ok(())
+    }
+
     /// A new worker's handle (allocates; call at setup).
     pub fn worker(self: &Arc<Self>) -> WorkerMeters {
         let cells = Arc::new(WorkerCells {

@@ -40,6 +40,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::classifier::{Classifier, Rule};
@@ -151,6 +152,10 @@ pub struct CompiledPipeline {
     warnings: Vec<Diagnostic>,
     pub(crate) generation: u64,
     built_at: Instant,
+    /// Counters carried from the generation this one replaced (a reload):
+    /// set once, by the admin thread, after every worker has moved here
+    /// and the old counters stopped changing; added to every total.
+    carried: OnceLock<CounterTotals>,
 }
 
 impl fmt::Debug for CompiledPipeline {
@@ -317,6 +322,7 @@ impl CompiledPipeline {
             warnings,
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             built_at: Instant::now(),
+            carried: OnceLock::new(),
         })
     }
 
@@ -434,11 +440,50 @@ impl CompiledPipeline {
         workers: impl IntoIterator<Item = &'a PipelineCounters>,
     ) -> CounterTotals {
         let ranges: Vec<(u32, u32)> = self.tables.iter().map(|t| (t.base, t.len)).collect();
-        CounterTotals::sum(
+        let mut t = CounterTotals::sum(
             &ranges,
             self.entries.len(),
             workers.into_iter().filter(|w| self.owns_counters(w)),
-        )
+        );
+        if let Some(c) = self.carried.get() {
+            t.add(c);
+        }
+        t
+    }
+
+    /// Carries the counters of `old` (the generation this one replaces;
+    /// `old_totals` = `old.totals(..)` once its workers have stopped
+    /// counting) into this one, as OVS does for a modified flow: a flow
+    /// whose table, priority and match are unchanged keeps its packets and
+    /// bytes, a table with the same id its lookups and matches, and the
+    /// drop causes theirs. Flows new in this generation start at zero.
+    /// Only the first call takes effect (returns false after that).
+    pub fn carry_counters_from(&self, old: &CompiledPipeline, old_totals: &CounterTotals) -> bool {
+        let mut c = CounterTotals {
+            tables: vec![(0, 0); self.tables.len()],
+            entries: vec![(0, 0); self.entries.len()],
+            drops: old_totals.drops,
+            no_local_port: old_totals.no_local_port,
+            unknown_in_port: old_totals.unknown_in_port,
+            copy_failures: old_totals.copy_failures,
+        };
+        let by_key: HashMap<(u8, u16, &crate::openflow::Match), usize> = old
+            .flows
+            .iter()
+            .enumerate()
+            .map(|(i, f)| ((f.table, f.priority, &f.r#match), i))
+            .collect();
+        for (slot, f) in c.entries.iter_mut().zip(&self.flows) {
+            if let Some(&i) = by_key.get(&(f.table, f.priority, &f.r#match)) {
+                *slot = old_totals.entries.get(i).copied().unwrap_or_default();
+            }
+        }
+        for (slot, t) in c.tables.iter_mut().zip(&self.tables) {
+            if let Some(i) = old.tables.iter().position(|o| o.id == t.id) {
+                *slot = old_totals.tables.get(i).copied().unwrap_or_default();
+            }
+        }
+        self.carried.set(c).is_ok()
     }
 
     /// `ovs-ofctl dump-flows` text of every flow, with packet and byte

@@ -116,6 +116,22 @@ pub struct CounterTotals {
 }
 
 impl CounterTotals {
+    /// Adds `o` element-wise where the shapes overlap.
+    pub fn add(&mut self, o: &CounterTotals) {
+        for (a, b) in self.tables.iter_mut().zip(&o.tables) {
+            *a = (a.0.wrapping_add(b.0), a.1.wrapping_add(b.1));
+        }
+        for (a, b) in self.entries.iter_mut().zip(&o.entries) {
+            *a = (a.0.wrapping_add(b.0), a.1.wrapping_add(b.1));
+        }
+        for (a, b) in self.drops.iter_mut().zip(&o.drops) {
+            *a = a.wrapping_add(*b);
+        }
+        self.no_local_port = self.no_local_port.wrapping_add(o.no_local_port);
+        self.unknown_in_port = self.unknown_in_port.wrapping_add(o.unknown_in_port);
+        self.copy_failures = self.copy_failures.wrapping_add(o.copy_failures);
+    }
+
     /// Sums `workers` (blocks of another shape — an older pipeline — are
     /// added where they fit; callers pass the current generation's).
     /// `tables` holds each table's entry range `(first, count)`.

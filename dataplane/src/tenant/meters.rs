@@ -187,6 +187,12 @@ pub struct MeterTable {
     entries: Vec<MeterEntry>,
     /// Tick at which each meter was added or last replaced.
     created: Vec<u64>,
+    /// Per meter: counters of the generations before `previous` (a
+    /// reload keeps a meter's counters when its id stays).
+    base: Vec<MeterCounters>,
+    /// The table this one was rebuilt from, still read live (its workers
+    /// may finish a few bursts on it), with each meter's old index.
+    previous: Option<(Arc<OpenFlowMeters>, Vec<Option<u32>>)>,
 }
 
 impl MeterTable {
@@ -232,8 +238,66 @@ impl MeterTable {
             meters,
             ids: Arc::new(MeterIds::new(&ids)),
             created: vec![now; sorted.len()],
+            base: vec![MeterCounters::default(); sorted.len()],
+            previous: None,
             entries: sorted,
         })
+    }
+
+    /// A new generation for a reload: `entries` at `now`, on `old`'s tick
+    /// scale and chunk policy. A meter whose id is in `old` keeps its
+    /// counters (band counters only when it has as many bands) and, when
+    /// its unit and band count are unchanged, its buckets' fill; its age
+    /// continues. Others start full, at zero.
+    pub fn rebuild_from(
+        old: &MeterTable,
+        entries: &[MeterEntry],
+        now: u64,
+    ) -> Result<Self, MeterTableError> {
+        let mut new =
+            Self::with_chunk(entries, old.meters.scale(), old.meters.chunk_policy(), now)?;
+        let old_prev = old.previous_counters();
+        let mut map = vec![None; new.entries.len()];
+        for (i, e) in new.entries.iter().enumerate() {
+            let Some(j) = old.index_of(e.id) else {
+                continue;
+            };
+            let j = j as usize;
+            let mut base = old.base.get(j).cloned().unwrap_or_default();
+            if let Some(p) = old_prev.get(j) {
+                base += p;
+            }
+            if base.bands.len() != e.bands.len() {
+                base.bands = vec![Count::default(); e.bands.len()];
+            }
+            new.base[i] = base;
+            new.created[i] = old.created.get(j).copied().unwrap_or(now);
+            map[i] = Some(j as u32);
+            // Another unit or band count cannot carry a fill: such a meter
+            // starts full, like a new one.
+            let _ = new.meters.carry_over(i as u32, &old.meters, j as u32);
+        }
+        new.previous = Some((Arc::clone(&old.meters), map));
+        Ok(new)
+    }
+
+    /// Per meter of `self`, the live counters of the table it was rebuilt
+    /// from (empty when none).
+    fn previous_counters(&self) -> Vec<MeterCounters> {
+        let mut out = vec![MeterCounters::default(); self.entries.len()];
+        if let Some((prev, map)) = &self.previous {
+            let all = prev.all_counters();
+            for ((o, j), e) in out.iter_mut().zip(map).zip(&self.entries) {
+                if let Some(c) = j.and_then(|j| all.get(j as usize)) {
+                    if c.bands.len() == e.bands.len() {
+                        *o = c.clone();
+                    } else {
+                        o.input = c.input;
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// A worker's hook (allocates its per-band cells; call at setup).
@@ -309,14 +373,24 @@ impl MeterTable {
     /// Every meter's configuration and counters at tick `now`, by id.
     pub fn stats(&self, now: u64) -> Vec<MeterStats> {
         let all = self.meters.all_counters();
+        let prev = self.previous_counters();
         self.entries
             .iter()
             .zip(all)
             .zip(&self.created)
-            .map(|((entry, counters), &created)| MeterStats {
-                entry: entry.clone(),
-                counters,
-                age_ticks: now.saturating_sub(created),
+            .enumerate()
+            .map(|(i, ((entry, mut counters), &created))| {
+                if let Some(b) = self.base.get(i) {
+                    counters += b;
+                }
+                if let Some(p) = prev.get(i) {
+                    counters += p;
+                }
+                MeterStats {
+                    entry: entry.clone(),
+                    counters,
+                    age_ticks: now.saturating_sub(created),
+                }
             })
             .collect()
     }

@@ -12,6 +12,17 @@
 //! or makes a syscall: the bursts, keys and tx buffers are allocated once,
 //! before the loop.
 //!
+//! Reload: what a worker runs for one config generation is a [`Program`]
+//! (the forwarding, this worker's counters, meter and tenant handles,
+//! flow cache, ports that are down), built by the admin thread. Once per
+//! round over its queues the worker compares the published generation
+//! (one relaxed load of a line that changes only on reload) with its own;
+//! when they differ it takes the new program from its channel between two
+//! bursts, so every packet runs entirely under one generation, stores the
+//! generation it now runs in its [`WorkerStats`] (the admin's
+//! acknowledgement) and hands the old program back to the admin thread,
+//! which frees it: nothing is freed or allocated on the worker.
+//!
 //! Threads: a `Worker` is built on the main thread and moved to its own
 //! thread; it owns its queues (one tx queue per port: its own index), and
 //! shares only the read-only [`Forwarding`] and its [`WorkerStats`] (which
@@ -57,54 +68,127 @@ pub struct Worker {
     /// Indexed by port index: this worker's own tx queue on every port.
     tx: Vec<TxQueue>,
     txbuf: Vec<TxBuffer>,
-    forwarding: Arc<Forwarding>,
     stats: Arc<WorkerStats>,
-    /// What the pipeline needs besides the burst (unused by the static map).
+    /// What this worker runs for the current generation.
+    program: Program,
+    /// Process-wide services the pipeline uses.
     ctx: PipelineContext,
+    updates: Updates,
 }
 
-/// A worker's share of what the OpenFlow pipeline needs.
+/// A worker's side of the reload protocol (see the module docs).
+pub struct Updates {
+    /// The newest generation the admin thread has published.
+    pub published: Arc<AtomicU64>,
+    /// New programs, from the admin thread.
+    pub rx: crossbeam_channel::Receiver<Program>,
+    /// Programs this worker has left, back to the admin thread to free.
+    pub retired: crossbeam_channel::Sender<Program>,
+}
+
+/// What a worker runs for one config generation (see the module docs).
+pub struct Program {
+    pub generation: u64,
+    pub forwarding: Arc<Forwarding>,
+    /// This worker's counters for the pipeline (none for the static map).
+    pub counters: Option<Arc<PipelineCounters>>,
+    /// This worker's handle on the OpenFlow meters (none: no meters).
+    pub meters: Handle<WorkerMeterHook>,
+    /// This worker's handle on the tenant policers (none: no tenants).
+    pub tenants: Handle<WorkerTenants>,
+    /// This worker's exact-match cache of table lookups (none: the
+    /// pipeline's matches are too wide to cache).
+    pub cache: Option<FlowCache>,
+    /// Ports that are administratively down, a bit per port index.
+    pub down: u64,
+}
+
+/// A per-worker handle in a [`Program`]: a new one, or keep the one the
+/// worker has (its table did not change, so its local state stays).
+pub enum Handle<T> {
+    Keep,
+    Set(Option<T>),
+}
+
+/// A worker's share of the process-wide services the pipeline uses.
 pub struct PipelineContext {
     /// Copies for multiple outputs and packet-ins come from here.
     pub pool: Mempool,
-    /// This worker's counters for the current pipeline (none for the
-    /// static map).
-    pub counters: Option<Arc<PipelineCounters>>,
     /// Link up bits by port index (fast-failover liveness), kept by the
     /// admin thread.
     pub links: Arc<AtomicU64>,
     /// Packet-ins (copies) to the admin thread; full → counted drop.
     pub punt: crossbeam_channel::Sender<Mbuf>,
-    /// This worker's handle on the OpenFlow meters (none: no meters).
-    pub meters: Option<WorkerMeterHook>,
-    /// This worker's handle on the tenant policers (none: no tenants).
-    pub tenants: Option<WorkerTenants>,
-    /// This worker's exact-match cache of table lookups (none: the
-    /// pipeline's matches are too wide to cache).
-    pub cache: Option<FlowCache>,
+}
+
+/// The handles a worker holds across generations.
+struct Handles {
+    meters: Option<WorkerMeterHook>,
+    tenants: Option<WorkerTenants>,
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: usize,
         core: usize,
         rx: Vec<RxSource>,
         tx: Vec<TxQueue>,
-        forwarding: Arc<Forwarding>,
+        program: Program,
         stats: Arc<WorkerStats>,
         ctx: PipelineContext,
+        updates: Updates,
     ) -> Self {
         let txbuf = tx.iter().map(|_| TxBuffer::new()).collect();
+        stats
+            .generation
+            .store(program.generation, Ordering::Release);
         Self {
             id,
             core,
             rx,
             tx,
             txbuf,
-            forwarding,
             stats,
+            program,
             ctx,
+            updates,
         }
+    }
+
+    /// Takes the newest program from the admin thread (between bursts),
+    /// acknowledges it and sends the old one back to be freed. The meter
+    /// and tenant handles it replaces return their parked credit first.
+    #[cold]
+    fn switch(&mut self, handles: &mut Handles) {
+        let mut newest = None;
+        while let Ok(p) = self.updates.rx.try_recv() {
+            if let Some(old) = newest.replace(p) {
+                let _ = self.updates.retired.try_send(old);
+            }
+        }
+        let Some(mut new) = newest else {
+            return;
+        };
+        if let Handle::Set(h) = std::mem::replace(&mut new.meters, Handle::Keep) {
+            if let Some(old) = handles.meters.as_mut() {
+                old.flush();
+            }
+            new.meters = Handle::Set(std::mem::replace(&mut handles.meters, h));
+        }
+        if let Handle::Set(h) = std::mem::replace(&mut new.tenants, Handle::Keep) {
+            if let Some(old) = handles.tenants.as_mut() {
+                old.flush();
+            }
+            new.tenants = Handle::Set(std::mem::replace(&mut handles.tenants, h));
+        }
+        let old = std::mem::replace(&mut self.program, new);
+        self.stats
+            .generation
+            .store(self.program.generation, Ordering::Release);
+        // The channel has room for every program in flight; should it be
+        // full, the old program is freed here instead.
+        let _ = self.updates.retired.try_send(old);
     }
 
     /// Pins the calling thread to the worker's core, registers it with EAL,
@@ -120,14 +204,23 @@ impl Worker {
             .ok();
         let mut burst = Burst::new();
         let mut key = FlowKey::default();
+        let mut handles = Handles {
+            meters: take_handle(&mut self.program.meters),
+            tenants: take_handle(&mut self.program.tenants),
+        };
         // The worker's own reference: no refcount traffic per burst.
-        let forwarding = Arc::clone(&self.forwarding);
+        let mut forwarding = Arc::clone(&self.program.forwarding);
         let mut verdicts = [Verdict::Drop(DropReason::NoRoute); BURST_SIZE];
         let mut last = dpdk::rdtsc();
         'poll: loop {
-            // Check for stop once per round over the queues: one relaxed load.
+            // Check for stop and for a new generation once per round over
+            // the queues: two relaxed loads.
             if stop.load(Ordering::Relaxed) {
                 break 'poll;
+            }
+            if self.updates.published.load(Ordering::Acquire) != self.program.generation {
+                self.switch(&mut handles);
+                forwarding = Arc::clone(&self.program.forwarding);
             }
             for i in 0..self.rx.len() {
                 let n = self.rx[i].queue.rx_burst(&mut burst);
@@ -138,7 +231,14 @@ impl Worker {
                     self.stats.idle_cycles.add(now.wrapping_sub(last));
                 } else {
                     let port = self.rx[i].port;
-                    self.process(&forwarding, port, &mut burst, &mut key, &mut verdicts);
+                    self.process(
+                        &forwarding,
+                        &mut handles,
+                        port,
+                        &mut burst,
+                        &mut key,
+                        &mut verdicts,
+                    );
                     now = dpdk::rdtsc();
                     self.stats.busy_polls.add(1);
                     self.stats.busy_cycles.add(now.wrapping_sub(last));
@@ -149,6 +249,12 @@ impl Worker {
         for p in 0..self.tx.len() {
             self.flush(p);
         }
+        if let Some(h) = handles.meters.as_mut() {
+            h.flush();
+        }
+        if let Some(h) = handles.tenants.as_mut() {
+            h.flush();
+        }
     }
 
     /// Classifies and transmits one rx burst from port `in_port`.
@@ -156,14 +262,19 @@ impl Worker {
     fn process(
         &mut self,
         forwarding: &Forwarding,
+        handles: &mut Handles,
         in_port: u16,
         burst: &mut Burst,
         key: &mut FlowKey,
         verdicts: &mut [Verdict; BURST_SIZE],
     ) {
         let n = burst.len();
+        if self.program.down != 0 && self.program.down >> in_port & 1 == 1 {
+            self.drop_down_burst(in_port, burst);
+            return;
+        }
         if let Forwarding::Pipeline(p) = forwarding {
-            self.run_pipeline(p, in_port, burst, key);
+            self.run_pipeline(p, handles, in_port, burst, key);
             return;
         }
         let Classified {
@@ -171,7 +282,7 @@ impl Worker {
             malformed,
             no_route,
             uniform,
-        } = Self::classify_by_port(forwarding, in_port, burst, verdicts);
+        } = Self::classify_by_port(forwarding, self.program.down, in_port, burst, verdicts);
         self.stats.rx_bursts[n].add(1);
         let pc = &self.stats.ports[in_port as usize];
         pc.rx_packets.add(n as u64);
@@ -180,9 +291,30 @@ impl Worker {
             self.stats.count_drop(DropReason::Malformed, malformed);
         }
         if no_route != 0 {
-            self.stats.count_drop(DropReason::NoRoute, no_route);
+            let reason = match verdicts[..n]
+                .iter()
+                .find(|v| matches!(v, Verdict::Drop(r) if *r != DropReason::Malformed))
+            {
+                Some(Verdict::Drop(r)) => *r,
+                _ => DropReason::NoRoute,
+            };
+            self.stats.count_drop(reason, no_route);
         }
         self.transmit(burst, verdicts, rx_bytes, uniform);
+    }
+
+    /// A burst from a port that is administratively down: counted as
+    /// received, then dropped.
+    #[cold]
+    fn drop_down_burst(&mut self, in_port: u16, burst: &mut Burst) {
+        let n = burst.len();
+        let bytes: u64 = burst.as_slice().iter().map(|m| m.len() as u64).sum();
+        self.stats.rx_bursts[n].add(1);
+        let pc = &self.stats.ports[in_port as usize];
+        pc.rx_packets.add(n as u64);
+        pc.rx_bytes.add(bytes);
+        self.stats.count_drop(DropReason::PortDown, n as u64);
+        burst.clear();
     }
 
     /// Runs every packet of the burst through the compiled pipeline, in
@@ -191,20 +323,21 @@ impl Worker {
     fn run_pipeline(
         &mut self,
         p: &CompiledPipeline,
+        handles: &mut Handles,
         in_port: u16,
         burst: &mut Burst,
         key: &mut FlowKey,
     ) {
         let n = burst.len();
         let ofport = p.ofport(in_port as u32).unwrap_or(in_port as u32 + 1);
-        let links = self.ctx.links.load(Ordering::Relaxed);
+        let links = self.ctx.links.load(Ordering::Relaxed) & !self.program.down;
         let port_live = |of: u32| {
             p.port_index(of)
                 .is_some_and(|i| i < 64 && links >> i & 1 == 1)
         };
         let now = dpdk::rdtsc();
         let mut pass = PassThroughMeters;
-        let meters: &mut dyn MeterHook = match &mut self.ctx.meters {
+        let meters: &mut dyn MeterHook = match &mut handles.meters {
             Some(hook) => {
                 hook.now = now;
                 hook
@@ -212,20 +345,21 @@ impl Worker {
             None => &mut pass,
         };
         let mut env = Env::with_liveness(meters, &port_live);
-        let Some(counters) = self.ctx.counters.as_deref() else {
+        let Some(counters) = self.program.counters.as_deref() else {
             // A pipeline without counters for this worker is a wiring bug:
             // count the burst as dropped rather than panic.
             self.stats.count_drop(DropReason::NoRoute, n as u64);
             burst.clear();
             return;
         };
-        let mut tenants = self.ctx.tenants.as_mut();
+        let mut tenants = handles.tenants.as_mut();
         let mut sink = WorkerSink::new(
             &self.ctx.pool,
             &mut self.tx,
             &mut self.txbuf,
             &self.stats,
             &self.ctx.punt,
+            self.program.down,
         );
         let (mut rx_bytes, mut malformed, mut policed) = (0u64, 0u64, 0u64);
         for mut m in burst.drain() {
@@ -241,7 +375,7 @@ impl Worker {
                 Some(t) if !t.needs_metadata() => t.classify(in_port as usize, key, &regs),
                 _ => None,
             };
-            let verdict = match &mut self.ctx.cache {
+            let verdict = match &mut self.program.cache {
                 Some(c) => {
                     p.process_cached(&mut m, key, &mut regs, &mut env, &mut sink, counters, c)
                 }
@@ -297,11 +431,13 @@ impl Worker {
     #[inline]
     fn classify_by_port(
         forwarding: &Forwarding,
+        down: u64,
         in_port: u16,
         burst: &Burst,
         verdicts: &mut [Verdict; BURST_SIZE],
     ) -> Classified {
         let route = match forwarding.port_route(in_port) {
+            Some(out) if down >> out & 1 == 1 => Verdict::Drop(DropReason::PortDown),
             Some(out) => Verdict::Output(out),
             None => Verdict::Drop(DropReason::NoRoute),
         };
@@ -317,7 +453,7 @@ impl Worker {
                 route
             };
         }
-        let no_route = if route == Verdict::Drop(DropReason::NoRoute) {
+        let no_route = if matches!(route, Verdict::Drop(_)) {
             burst.len() as u64 - malformed
         } else {
             0
@@ -378,6 +514,13 @@ impl Worker {
     fn flush(&mut self, port: usize) {
         let r = self.txbuf[port].flush(&mut self.tx[port]);
         count_tx(&self.stats, port, r);
+    }
+}
+
+fn take_handle<T>(h: &mut Handle<T>) -> Option<T> {
+    match std::mem::replace(h, Handle::Keep) {
+        Handle::Keep => None,
+        Handle::Set(h) => h,
     }
 }
 

@@ -14,6 +14,8 @@ pub(super) struct WorkerSink<'a> {
     punt: &'a crossbeam_channel::Sender<Mbuf>,
     /// Ports with packets buffered during this burst (bit per port index).
     touched: u64,
+    /// Ports that are administratively down (bit per port index).
+    down: u64,
 }
 
 impl<'a> WorkerSink<'a> {
@@ -23,6 +25,7 @@ impl<'a> WorkerSink<'a> {
         txbuf: &'a mut [TxBuffer],
         stats: &'a WorkerStats,
         punt: &'a crossbeam_channel::Sender<Mbuf>,
+        down: u64,
     ) -> Self {
         Self {
             pool,
@@ -31,6 +34,7 @@ impl<'a> WorkerSink<'a> {
             stats,
             punt,
             touched: 0,
+            down,
         }
     }
 
@@ -40,6 +44,10 @@ impl<'a> WorkerSink<'a> {
         if port >= self.tx.len() {
             // The pipeline only outputs to configured ports; be safe anyway.
             self.stats.count_drop(DropReason::NoRoute, 1);
+            return;
+        }
+        if self.down >> port & 1 == 1 {
+            self.stats.count_drop(DropReason::PortDown, 1);
             return;
         }
         self.touched |= 1 << port;
