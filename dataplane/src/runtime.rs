@@ -243,7 +243,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError>
             eprintln!("sluice: stopping port {}: {e}", p.name);
         }
     }
-    print_final(&config, &worker_stats, &ports);
+    print_final(&config, &shared, &worker_stats, &ports);
     for (port, p) in ports.iter().zip(&config.ports) {
         if let Err(e) = port.close() {
             eprintln!("sluice: closing port {}: {e}", p.name);
@@ -261,7 +261,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError>
     Ok(())
 }
 
-fn print_final(config: &Config, workers: &[Arc<WorkerStats>], ports: &[Port]) {
+fn print_final(config: &Config, shared: &Shared, workers: &[Arc<WorkerStats>], ports: &[Port]) {
     println!(
         "{:<12} {:>14} {:>16} {:>14} {:>16} {:>10} {:>10} {:>10}",
         "port",
@@ -294,6 +294,21 @@ fn print_final(config: &Config, workers: &[Arc<WorkerStats>], ports: &[Port]) {
         .map(|(r, n)| format!("{}={n}", r.as_str()))
         .collect();
     println!("drops: {}", list.join(" "));
+    // The pipeline's own drop causes (table miss, TTL, ...), all
+    // generations, where any.
+    let mut causes: std::collections::BTreeMap<&str, u64> = Default::default();
+    for d in shared.snapshot().drops {
+        if !stats::DropReason::ALL
+            .iter()
+            .any(|r| r.as_str() == d.reason)
+        {
+            *causes.entry(d.reason).or_default() += d.packets;
+        }
+    }
+    if !causes.is_empty() {
+        let list: Vec<String> = causes.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        println!("pipeline drops: {}", list.join(" "));
+    }
 }
 
 /// Link-up bits by port index (ports beyond 64 read as up).
