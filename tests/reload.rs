@@ -217,3 +217,60 @@ fn reloads_under_load_switch_exactly_between_bursts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A port's admin state changes live: down, nothing is sent to it (counted
+/// as `port_down`) and `/status` says so; up again, traffic resumes. The
+/// static `[[forward]]` map reloads like a pipeline.
+#[test]
+fn port_admin_state_changes_live() {
+    if !require_root() {
+        return;
+    }
+    let dir = scratch("admin-state");
+    let prefix = "sl-admin-state";
+    let cfg = |state: &str| {
+        preamble(prefix, &[1]).replace("[admin]\n", "[admin]\nwatch = false\n")
+            + &format!(
+                "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n\n\
+                 [[port]]\nname = \"b\"\ndevice = \"net_null1,no-rx=1\"\nadmin = \"{state}\"\n\n\
+                 [[forward]]\nin = \"a\"\nout = \"b\"\n"
+            )
+    };
+    let s = Sluice::start(&dir, prefix, &cfg("up"));
+    let tx_b = |m: &str| common::sample(m, "sluice_port_tx_packets_total", &[("port", "b")]);
+    let down = |m: &str| common::sample(m, "sluice_drops_total", &[("reason", "port_down")]);
+    s.wait_metrics("traffic on b", 20, |m| tx_b(m).unwrap_or(0.0) > 0.0);
+    let path = dir.join("sluice.toml");
+    for (i, state) in ["down", "up"].into_iter().enumerate() {
+        std::fs::write(&path, cfg(state)).unwrap();
+        let (code, v) = post_reload(&s);
+        assert_eq!((code, &v["result"]), (200, &"success".into()), "{v}");
+        assert_eq!(v["generation"], 2 + i as u64);
+        let (_, status) = s.get("/status");
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        assert_eq!(status["ports"][1]["admin_state"], state, "{status}");
+        assert_eq!(status["workers"][0]["generation"], 2 + i as u64, "{status}");
+        let m = s.metrics();
+        let (t0, d0) = (tx_b(&m).unwrap(), down(&m).unwrap());
+        // Traffic keeps arriving on a; where it goes depends on b's state.
+        let m = s.wait_metrics("more traffic", 20, |m| {
+            let d = down(m).unwrap() - d0;
+            let t = tx_b(m).unwrap() - t0;
+            d + t > 1_000_000.0
+        });
+        let (t1, d1) = (tx_b(&m).unwrap(), down(&m).unwrap());
+        if state == "down" {
+            assert_eq!(t1, t0, "nothing sent to a port that is down");
+            assert!(d1 > d0);
+        } else {
+            assert_eq!(d1, d0, "no port_down drops once it is up");
+            assert!(t1 > t0);
+        }
+    }
+    let f = s.stop();
+    f.assert_clean();
+    let rx = f.port_row("a")[0];
+    let tx = f.port_row("b")[2];
+    assert_eq!(rx, tx + f.drop_count("port_down") + f.drop_count("tx_full"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
