@@ -274,3 +274,67 @@ fn port_admin_state_changes_live() {
     assert_eq!(rx, tx + f.drop_count("port_down") + f.drop_count("tx_full"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGHUP reloads; a second SIGHUP with the same file changes nothing;
+/// `/status` reports the signal as the trigger and each worker's recent
+/// load.
+#[test]
+fn sighup_reloads_the_config_file() {
+    if !require_root() {
+        return;
+    }
+    let dir = scratch("sighup");
+    let prefix = "sl-sighup";
+    let cfg = |out: &str| {
+        preamble(prefix, &[1]).replace("[admin]\n", "[admin]\nwatch = false\n")
+            + &format!(
+                "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n\n\
+                 [[port]]\nname = \"b\"\ndevice = \"net_null1,no-rx=1\"\n\n\
+                 [[port]]\nname = \"c\"\ndevice = \"net_null2,no-rx=1\"\n\n\
+                 [pipeline]\nflows = [\"in_port=a,actions=output:{out}\"]\n"
+            )
+    };
+    let s = Sluice::start(&dir, prefix, &cfg("b"));
+    let status = |s: &Sluice| -> serde_json::Value {
+        let (code, body) = s.get("/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    std::fs::write(dir.join("sluice.toml"), cfg("c")).unwrap();
+    let hup = || {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &s.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    hup();
+    s.wait_metrics("generation 2", 20, |m| {
+        common::sample(m, "sluice_config_generation", &[]) == Some(2.0)
+    });
+    let st = status(&s);
+    assert_eq!(st["config"]["last_reload"]["trigger"], "signal", "{st}");
+    assert_eq!(st["config"]["last_reload"]["result"], "success", "{st}");
+    let m = s.wait_metrics("traffic on c", 20, |m| {
+        common::sample(m, "sluice_port_tx_packets_total", &[("port", "c")]).unwrap_or(0.0) > 0.0
+    });
+    let b = common::sample(&m, "sluice_port_tx_packets_total", &[("port", "b")]).unwrap();
+    hup();
+    s.wait_metrics("a second reload", 20, |m| {
+        common::sample(m, "sluice_config_reloads_total", &[("result", "success")]) == Some(2.0)
+    });
+    let st = status(&s);
+    assert_eq!(st["config"]["last_reload"]["result"], "unchanged", "{st}");
+    assert_eq!(st["config"]["generation"], 2);
+    let load = st["workers"][0]["load"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&load), "{st}");
+    let m = s.metrics();
+    assert_eq!(
+        common::sample(&m, "sluice_port_tx_packets_total", &[("port", "b")]),
+        Some(b),
+        "nothing goes to b after the switch"
+    );
+    s.stop().assert_clean();
+    let _ = std::fs::remove_dir_all(&dir);
+}

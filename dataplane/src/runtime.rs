@@ -195,7 +195,12 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError>
         None
     };
     let started = Instant::now();
+    let mut load_sampled = Instant::now();
     while !term.load(Ordering::Relaxed) {
+        if load_sampled.elapsed() >= Duration::from_secs(1) {
+            shared.sample_load();
+            load_sampled = Instant::now();
+        }
         let request = reload_rx.recv_timeout(Duration::from_millis(50)).ok();
         links.store(link_bits(&ports), Ordering::Relaxed);
         // Packet-ins: no controller connection yet; logged for

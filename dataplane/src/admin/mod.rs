@@ -44,6 +44,17 @@ pub struct Shared {
     pub started: Instant,
     pub start_time_seconds: f64,
     pub tsc_hz: u64,
+    /// Per worker: busy share of its cycles over the last
+    /// [`Shared::sample_load`] interval, and the cycle counts it was
+    /// computed from.
+    load: Mutex<Vec<Load>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Load {
+    busy: u64,
+    idle: u64,
+    ratio: f64,
 }
 
 #[derive(Default)]
@@ -75,6 +86,23 @@ impl Shared {
             started: Instant::now(),
             start_time_seconds,
             tsc_hz: crate::dpdk::tsc_hz(),
+            load: Mutex::new(vec![Load::default(); nworkers]),
+        }
+    }
+
+    /// Updates each worker's recent load from its busy and idle cycles
+    /// since the previous call (the admin loop calls it once a second).
+    pub fn sample_load(&self) {
+        let mut load = lock(&self.load);
+        for (l, s) in load.iter_mut().zip(&self.workers) {
+            let (busy, idle) = (s.busy_cycles.get(), s.idle_cycles.get());
+            let (db, di) = (busy.wrapping_sub(l.busy), idle.wrapping_sub(l.idle));
+            l.ratio = if db + di == 0 {
+                0.0
+            } else {
+                db as f64 / (db + di) as f64
+            };
+            (l.busy, l.idle) = (busy, idle);
         }
     }
 
@@ -324,12 +352,14 @@ impl Shared {
                 })
             })
             .collect();
+        let load = lock(&self.load).clone();
         let workers: Vec<serde_json::Value> = self
             .workers
             .iter()
             .enumerate()
             .map(|(w, s)| {
                 let (busy, idle) = (s.busy_cycles.get(), s.idle_cycles.get());
+                let recent = load.get(w).map_or(0.0, |l| l.ratio);
                 serde_json::json!({
                     "id": w,
                     "core": config.workers[w],
@@ -338,7 +368,10 @@ impl Shared {
                         "port": config.ports[q.port].name,
                         "queue": q.queue,
                     })).collect::<Vec<_>>(),
-                    "busy_ratio": if busy + idle == 0 { 0.0 } else { busy as f64 / (busy + idle) as f64 },
+                    // Busy share of the cycles: over the last second, and
+                    // since start.
+                    "load": recent,
+                    "load_since_start": if busy + idle == 0 { 0.0 } else { busy as f64 / (busy + idle) as f64 },
                     "rx_packets": s.ports.iter().map(|p| p.rx_packets.get()).sum::<u64>(),
                     "tx_packets": s.ports.iter().map(|p| p.tx_packets.get()).sum::<u64>(),
                 })
