@@ -333,6 +333,18 @@ pub(crate) struct LocalCredit {
 }
 
 impl LocalCredit {
+    /// Credit held now (single writer: the owning worker).
+    #[inline(always)]
+    pub(crate) fn available(&self) -> u64 {
+        self.credit.load(Relaxed)
+    }
+
+    /// Spends `cost` of the credit; `available() >= cost` must hold.
+    #[inline(always)]
+    pub(crate) fn spend(&self, have: u64, cost: u64) {
+        self.credit.store(have - cost, Relaxed);
+    }
+
     #[cfg(test)]
     pub fn credit(&self) -> u64 {
         self.credit.load(Relaxed)

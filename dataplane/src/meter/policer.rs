@@ -348,6 +348,8 @@ const CAP: usize = 2;
 /// Counter pair index for (color, outcome): green passed first, so that it
 /// sits in the slot's first cache line with the credit, then red dropped.
 const PAIR: [[usize; 3]; 3] = [[0, 7, 8], [2, 5, 3], [6, 1, 4]];
+/// The pair of green, forwarded packets.
+const GREEN_PASSED: usize = PAIR[Color::Green.index()][Action::Forward.outcome() as usize];
 
 /// A worker's per-tenant state: local credit (and hold) per bucket role,
 /// then `[packets, bytes]` counter pairs laid out by [`PAIR`].
@@ -640,14 +642,45 @@ impl WorkerPolicers {
         let i = tenant as usize;
         let entry = t.entries.get(i)?;
         let slot = self.slots.get(i)?;
-        let first = entry.first as usize;
-        let b = t.buckets.get(first..first + entry.shape.buckets())?;
-        let q = t.scale.quantum(now);
         let one = t.scale.quanta_per_sec();
         let cost = match entry.shape.mode {
             Mode::Bytes => u64::from(len) * 8 * one,
             Mode::Packets => one,
         };
+        // Fast path, the common case under the rate: a green packet paid
+        // from this worker's local credit (no shared bucket, no clock).
+        if pre == Color::Green && !entry.shape.cap {
+            let (c0, c1) = (&slot.credit[0], &slot.credit[1]);
+            let have0 = c0.available();
+            let paid = match entry.shape.kind {
+                Kind::Police | Kind::SrTcm => {
+                    let ok = have0 >= cost;
+                    if ok {
+                        c0.spend(have0, cost);
+                    }
+                    ok
+                }
+                Kind::TrTcm => {
+                    let have1 = c1.available();
+                    let ok = have0 >= cost && have1 >= cost;
+                    if ok {
+                        c0.spend(have0, cost);
+                        c1.spend(have1, cost);
+                    }
+                    ok
+                }
+            };
+            if paid {
+                bump(&slot.counts[GREEN_PASSED], len);
+                return Some(Verdict {
+                    color: Color::Green,
+                    action: Action::Forward,
+                });
+            }
+        }
+        let first = entry.first as usize;
+        let b = t.buckets.get(first..first + entry.shape.buckets())?;
+        let q = t.scale.quantum(now);
         let main = entry.shape.kind.main_buckets();
         let cap = if entry.shape.cap { b.get(main) } else { None };
         let credit = &slot.credit;

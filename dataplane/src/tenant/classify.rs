@@ -276,7 +276,9 @@ impl TenantClassifier {
 
     /// The tenant of a packet received on port index `in_port` with flow
     /// key `key` (as parsed at ingress) and pipeline registers `regs`.
-    #[inline]
+    /// Port and VLAN tenants (one array load) are decided inline; prefix
+    /// and metadata lookups out of line.
+    #[inline(always)]
     pub fn classify(&self, in_port: usize, key: &FlowKey, regs: &Registers) -> Option<usize> {
         let t = match &self.imp {
             Imp::Empty => NONE,
@@ -288,14 +290,22 @@ impl TenantClassifier {
                     by_vid[usize::from(key.vlan_vid & 0xfff)]
                 }
             }
+            _ => self.classify_lookup(key, regs),
+        };
+        (t != NONE).then_some(t as usize)
+    }
+
+    #[inline(never)]
+    fn classify_lookup(&self, key: &FlowKey, regs: &Registers) -> u32 {
+        match &self.imp {
             Imp::Src { v4, v6 } => match key.eth_type {
                 ETH_IPV4 => v4.range(u128::from(key.ipv4_src), key, regs),
                 ETH_IPV6 => v6.range(key.ipv6_src, key, regs),
                 _ => NONE,
             },
             Imp::Metadata(l) => l.masked(u128::from(regs.metadata), key, regs),
-        };
-        (t != NONE).then_some(t as usize)
+            Imp::Empty | Imp::Ports(_) | Imp::Vlans(_) => NONE,
+        }
     }
 }
 
