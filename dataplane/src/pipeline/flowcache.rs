@@ -234,8 +234,18 @@ impl KeySpec {
 
     /// The packed key of a packet.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn pack(&self, key: &FlowKey, regs: &Registers) -> [u64; KEY_WORDS] {
         let mut w = [0u64; KEY_WORDS];
+        self.pack_into(key, regs, &mut w);
+        w
+    }
+
+    /// [`pack`](Self::pack) into `w` (all zeros), in place: a returned
+    /// array is copied with vector moves that stall on the word stores
+    /// just made (store forwarding), measurable per packet.
+    #[inline]
+    pub(crate) fn pack_into(&self, key: &FlowKey, regs: &Registers, w: &mut [u64; KEY_WORDS]) {
         if let Some(m) = &self.fixed {
             w[0] = (u64::from(key.in_port)
                 | u64::from(key.eth_type) << 32
@@ -263,7 +273,6 @@ impl KeySpec {
                 *x |= ((v as u64) & p.mask) << p.shift;
             }
         }
-        w
     }
 }
 
@@ -367,7 +376,14 @@ impl FlowCache {
         let mut empty = None;
         for i in [base, base | 1] {
             match self.slots.get(i) {
-                Some(s) if s.len != 0 && s.key == *key => return Ok(i),
+                // Unused words are zero in both; XOR-OR over all of them
+                // compiles to a few vector ops (`==` calls memcmp).
+                Some(s)
+                    if s.len != 0
+                        && s.key.iter().zip(key).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0 =>
+                {
+                    return Ok(i)
+                }
                 Some(s) if s.len == 0 && empty.is_none() => empty = Some(i),
                 _ => {}
             }

@@ -406,7 +406,7 @@ impl CompiledPipeline {
         let mut rec_key = [0u64; KEY_WORDS];
         if let (Some(c), Some(spec)) = (cache.as_deref_mut(), &self.key_spec) {
             if c.generation == self.generation && c.admit() {
-                rec_key = spec.pack(fl.key, fl.regs);
+                spec.pack_into(fl.key, fl.regs, &mut rec_key);
                 match c.find(&rec_key, spec.words()) {
                     Ok(i) => {
                         if let Some(s) = c.slots.get(i) {
