@@ -20,8 +20,7 @@
 //! compares byte for byte, outputs shorter than 60 bytes padded to 60:
 //! * egress: exactly the expected frames on each port, nothing on the
 //!   others, no packet-in;
-//! * packet-in: exactly the expected data (`/packet-ins` has no reason, so
-//!   the reason is not checked here), no output;
+//! * packet-in: exactly the expected data and reason, no output;
 //! * drop: no output and no packet-in, `table_miss` drops equal to the
 //!   dropped frames, and every miss in one of the expected tables
 //!   (`sluice_pipeline_table_lookups − matches`).
@@ -143,6 +142,9 @@ struct Frame {
     #[serde(default)]
     port: u32,
     packet_hex: String,
+    /// A packet-in's reason (`action`, `no_match`).
+    #[serde(default)]
+    reason: String,
 }
 
 #[derive(Deserialize)]
@@ -478,7 +480,7 @@ struct Observed {
     /// Frames sent out of corpus ports 1, 2, 3 (index port − 1), padded.
     out: [Vec<Vec<u8>>; 3],
     /// Packet-in data, padded, oldest first.
-    packet_ins: Vec<Vec<u8>>,
+    packet_ins: Vec<(String, Vec<u8>)>,
     /// `/metrics` after the traffic settled.
     metrics: String,
 }
@@ -517,14 +519,25 @@ fn tx_total(metrics: &str) -> f64 {
         .sum()
 }
 
-fn packet_ins(sluice: &Sluice) -> Result<Vec<Vec<u8>>, String> {
+/// `/packet-ins`: (reason, data padded) per packet-in.
+fn packet_ins(sluice: &Sluice) -> Result<Vec<(String, Vec<u8>)>, String> {
     let (code, body) = sluice.get("/packet-ins");
     if code != 200 {
         return Err(format!("GET /packet-ins: {code} {body}"));
     }
     body.lines()
         .filter(|l| !l.is_empty())
-        .map(|l| unhex(l.trim()).map(|d| padded(&d)))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(k))
+                    .ok_or_else(|| format!("no {k} in packet-in line {l:?}"))
+            };
+            Ok((
+                field("reason=")?.to_string(),
+                padded(&unhex(field("data=")?)?),
+            ))
+        })
         .collect()
 }
 
@@ -614,6 +627,7 @@ fn run_binary(case: &Case, seq: usize, frames: &[Vec<u8>]) -> Result<Observed, S
 fn check_packets(case: &Case, obs: &Observed) -> Result<String, String> {
     let mut egress: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
     let mut pins = Vec::new();
+    let mut reasons = Vec::new();
     let mut miss_tables: Vec<u32> = Vec::new();
     let mut drops = 0u32;
     for e in &case.expected {
@@ -627,7 +641,8 @@ fn check_packets(case: &Case, obs: &Observed) -> Result<String, String> {
                 }
             }
             Expectation::PacketIn { packet_in } => {
-                pins.push(padded(&unhex(&packet_in.packet_hex)?))
+                pins.push(padded(&unhex(&packet_in.packet_hex)?));
+                reasons.push(packet_in.reason.clone());
             }
             Expectation::Drop { table_miss_tables } => {
                 drops += 1;
@@ -641,7 +656,12 @@ fn check_packets(case: &Case, obs: &Observed) -> Result<String, String> {
     for (port, want) in &egress {
         diff_frames(&format!("port {port}"), obs.port(*port), want)?;
     }
-    diff_frames("packet-in", &obs.packet_ins, &pins)?;
+    let got: Vec<Vec<u8>> = obs.packet_ins.iter().map(|(_, d)| d.clone()).collect();
+    diff_frames("packet-in", &got, &pins)?;
+    let got: Vec<&str> = obs.packet_ins.iter().map(|(r, _)| r.as_str()).collect();
+    if got != reasons {
+        return Err(format!("packet-in reasons {got:?}, want {reasons:?}"));
+    }
     let table_miss = obs.metric("sluice_drops_total", &[("reason", "table_miss")]);
     if table_miss != f64::from(drops) {
         return Err(format!("{table_miss} table_miss drops, want {drops}"));

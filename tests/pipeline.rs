@@ -55,7 +55,11 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
         for e in out.outputs {
             want.entry(e.port).or_default().push(e.data);
         }
-        want_packet_ins.extend(out.packet_ins.into_iter().map(|p| p.data));
+        want_packet_ins.extend(
+            out.packet_ins
+                .into_iter()
+                .map(|p| (p.reason.as_str(), p.data)),
+        );
         match out.dropped.map(|d| d.as_str()) {
             Some("table_miss") => want_table_miss += 1,
             Some("malformed") => want_malformed += 1,
@@ -115,7 +119,20 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
         }
     }
     let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let want_hex: Vec<String> = want_packet_ins.iter().map(|d| hex(d)).collect();
-    let got_hex: Vec<&str> = packet_ins.lines().collect();
+    let want_hex: Vec<String> = want_packet_ins
+        .iter()
+        .map(|(reason, d)| format!("{reason} {}", hex(d)))
+        .collect();
+    let got_hex: Vec<String> = packet_ins
+        .lines()
+        .map(|l| {
+            let field = |k: &str| l.split_whitespace().find_map(|kv| kv.strip_prefix(k));
+            format!(
+                "{} {}",
+                field("reason=").unwrap_or("?"),
+                field("data=").unwrap_or("?")
+            )
+        })
+        .collect();
     assert_eq!(got_hex, want_hex, "packet-ins");
 }

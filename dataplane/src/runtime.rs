@@ -6,6 +6,7 @@ use crate::admin::{Admin, Shared};
 use crate::config::Config;
 use crate::dpdk::{self, Eal, Mempool, Port};
 use crate::meter::TickScale;
+use crate::pipeline::PacketInInfo;
 use crate::reload::{Generation, Outcome, ReloadReport, ReloadRequest, Reloader, Trigger};
 use crate::stats::{self, WorkerStats};
 use crate::watch::ConfigWatch;
@@ -105,7 +106,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError>
         }
     }
     let links = Arc::new(AtomicU64::new(link_bits(&ports)));
-    let (punt_tx, punt_rx) = crossbeam_channel::bounded::<dpdk::Mbuf>(1024);
+    let (punt_tx, punt_rx) = crossbeam_channel::bounded::<(dpdk::Mbuf, PacketInInfo)>(1024);
     let worker_stats: Vec<Arc<WorkerStats>> = (0..nworkers)
         .map(|_| Arc::new(WorkerStats::new(ports.len())))
         .collect();
@@ -205,8 +206,8 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError>
         links.store(link_bits(&ports), Ordering::Relaxed);
         // Packet-ins: no controller connection yet; logged for
         // /packet-ins (the workers counted them) and freed.
-        while let Ok(m) = punt_rx.try_recv() {
-            shared.log_packet_in(m.data());
+        while let Ok((m, info)) = punt_rx.try_recv() {
+            shared.log_packet_in(&info, m.data());
         }
         reloader.collect_retired();
         let mut reloaded = false;

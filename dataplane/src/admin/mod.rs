@@ -15,7 +15,7 @@ pub mod metrics;
 
 use crate::dpdk::Port;
 use crate::forward::Forwarding;
-use crate::pipeline::DropCause;
+use crate::pipeline::{DropCause, PacketInInfo};
 use crate::reload::{Generation, Outcome, ReloadReport, ReloadRequest, Trigger};
 use crate::stats::{self, WorkerStats};
 use arc_swap::ArcSwap;
@@ -35,7 +35,7 @@ pub struct Shared {
     pub ports: Vec<Port>,
     pub workers: Vec<Arc<WorkerStats>>,
     /// The latest packet-ins (no controller connection yet): newest last.
-    pub packet_ins: Mutex<std::collections::VecDeque<Vec<u8>>>,
+    pub packet_ins: Mutex<std::collections::VecDeque<(PacketInInfo, Vec<u8>)>>,
     /// Reload history for `/metrics` and `/status`.
     reloads: Mutex<ReloadHistory>,
     /// Per worker, the pipeline drops counted by generations that have
@@ -271,20 +271,36 @@ impl Shared {
     }
 
     /// Keeps a packet-in for `/packet-ins` (the latest [`PACKET_IN_LOG`]).
-    pub fn log_packet_in(&self, data: &[u8]) {
-        let mut log = self.packet_ins.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn log_packet_in(&self, info: &PacketInInfo, data: &[u8]) {
+        let mut log = lock(&self.packet_ins);
         if log.len() == PACKET_IN_LOG {
             log.pop_front();
         }
-        log.push_back(data.to_vec());
+        log.push_back((*info, data.to_vec()));
     }
 
+    /// One line per packet-in, oldest first, in the fields of an OpenFlow
+    /// `OFPT_PACKET_IN` (as `ovs-ofctl monitor` shows them):
+    /// `reason=action table_id=0 cookie=0x0 in_port=1 metadata=0x0
+    /// total_len=60 data=HEX` (the data cut to the output's `max_len`).
     fn packet_ins_text(&self) -> String {
-        let log = self.packet_ins.lock().unwrap_or_else(|e| e.into_inner());
+        use std::fmt::Write;
+        let log = lock(&self.packet_ins);
         let mut out = String::new();
-        for p in log.iter() {
+        for (i, p) in log.iter() {
+            let _ = write!(
+                out,
+                "reason={} table_id={} cookie={:#x} in_port={} metadata={:#x} tunnel_id={:#x} total_len={} data=",
+                i.reason.as_str(),
+                i.table_id,
+                i.cookie,
+                i.in_port,
+                i.metadata,
+                i.tunnel_id,
+                i.total_len
+            );
             for b in p {
-                out.push_str(&format!("{b:02x}"));
+                let _ = write!(out, "{b:02x}");
             }
             out.push('\n');
         }
@@ -408,10 +424,12 @@ impl Shared {
 fn authorize(req: &Request, token: Option<&str>, listen: SocketAddr) -> Result<(), Response> {
     match token {
         Some(t) => {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
             let given = req
                 .header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map_or("", |(_, t)| t.trim());
             // Compare in time independent of where they differ.
             let same = given.len() == t.len()
                 && given

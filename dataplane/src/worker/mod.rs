@@ -35,8 +35,8 @@ use crate::forward::{Forwarding, Verdict};
 use crate::openflow::Field;
 
 use crate::pipeline::{
-    self, exec, CompiledPipeline, Env, FlowCache, MeterHook, PassThroughMeters, PipelineCounters,
-    Registers,
+    self, exec, CompiledPipeline, Env, FlowCache, MeterHook, PacketInInfo, PassThroughMeters,
+    PipelineCounters, Registers,
 };
 use crate::stats::{DropReason, WorkerStats};
 use crate::tenant::{TenantVerdict, WorkerMeterHook, WorkerTenants};
@@ -118,7 +118,7 @@ pub struct PipelineContext {
     /// admin thread.
     pub links: Arc<AtomicU64>,
     /// Packet-ins (copies) to the admin thread; full → counted drop.
-    pub punt: crossbeam_channel::Sender<Mbuf>,
+    pub punt: crossbeam_channel::Sender<(Mbuf, PacketInInfo)>,
 }
 
 /// The handles a worker holds across generations.

@@ -11,7 +11,7 @@ pub(super) struct WorkerSink<'a> {
     tx: &'a mut [TxQueue],
     txbuf: &'a mut [TxBuffer],
     stats: &'a WorkerStats,
-    punt: &'a crossbeam_channel::Sender<Mbuf>,
+    punt: &'a crossbeam_channel::Sender<(Mbuf, PacketInInfo)>,
     /// Ports with packets buffered during this burst (bit per port index).
     touched: u64,
     /// Ports that are administratively down (bit per port index).
@@ -24,7 +24,7 @@ impl<'a> WorkerSink<'a> {
         tx: &'a mut [TxQueue],
         txbuf: &'a mut [TxBuffer],
         stats: &'a WorkerStats,
-        punt: &'a crossbeam_channel::Sender<Mbuf>,
+        punt: &'a crossbeam_channel::Sender<(Mbuf, PacketInInfo)>,
         down: u64,
     ) -> Self {
         Self {
@@ -84,7 +84,7 @@ impl Sink<Mbuf> for WorkerSink<'_> {
         let len = info.len.min(pkt.len());
         match Mbuf::from_slice(self.pool, &pkt.data()[..len]) {
             Some(c) => {
-                if self.punt.try_send(c).is_err() {
+                if self.punt.try_send((c, *info)).is_err() {
                     self.stats.count_drop(DropReason::PuntFull, 1);
                 } else {
                     self.stats.punted.add(1);
