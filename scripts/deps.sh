@@ -9,8 +9,10 @@ pkgs=(
   iproute2 iputils-ping iperf3   # demo and tap tests: namespaces, ping, iperf3
   prometheus                     # promtool (metrics tests) and the Prometheus server (scrape test)
   curl python3                   # demo output, traffic generators
+  openvswitch-switch             # tests/ovs_trace.rs: a private ovs-vswitchd (dummy datapath)
 )
-[[ "${SLUICE_DEPS_OVS:-0}" == 1 ]] && pkgs+=(openvswitch-switch openvswitch-switch-dpdk)
+# The DPDK build of ovs-vswitchd, for the OVS-DPDK benchmarks (benches/r2.sh --ovs).
+[[ "${SLUICE_DEPS_OVS:-0}" == 1 ]] && pkgs+=(openvswitch-switch-dpdk)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -24,7 +26,8 @@ if ((${#missing[@]})); then
   echo "deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # prometheus would start a system service; we only want its binaries.
+  # prometheus and openvswitch-switch would start system services; we only
+  # want their binaries (the tests start private instances of their own).
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
