@@ -457,8 +457,20 @@ impl CompiledPipeline {
                     if rec_len < PATH_MAX {
                         rec_path[rec_len] = ei;
                         rec_len += 1;
+                        // The path goes on through gotos, and through
+                        // entries whose apply-actions leave the packet as it
+                        // is (meter, write_metadata, write/clear_actions):
+                        // the next lookup still depends on the key and the
+                        // metadata alone. A meter that drops the packet ends
+                        // it before anything is stored.
                         let end = match self.entries.get(ei as usize) {
-                            Some(e) => e.kind != Kind::Goto,
+                            Some(e) => {
+                                !(e.kind == Kind::Goto
+                                    || (e.kind == Kind::General
+                                        && e.goto != NONE
+                                        && e.apply.0 == e.apply.1
+                                        && e.flags & flag::ONE_OUTPUT == 0))
+                            }
                             None => true,
                         };
                         if end {
