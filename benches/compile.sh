@@ -64,4 +64,6 @@ if command -v ovs-vswitchd >/dev/null && command -v ovsdb-server >/dev/null; the
   done | best)
 fi
 printf '%-8s %22s %26s %8s\n' flows "sluice check (s)" "ovs-ofctl add-flows (s)" ratio
-printf '%-8s %22.3f %26s %8s\n' "$n" "$s" "$o" "$(python3 -c "print(f'{$o/$s:.1f}' if '$o' != 'nan' else '-')")"
+python3 -c "
+n, s, o = $n, $s, float('$o')
+print(f'{n:<8} {s:22.3f} {o:26.3f} {o / s if o == o else float(\"nan\"):8.1f}')"

@@ -93,3 +93,89 @@ fn two_workers_hold_the_aggregate_rate() {
         forwarded_rate(&[0, 1], 2, "sluice-t-ten2");
     }
 }
+
+/// The issue's generator at 3x the tenant's rate: the offered rate of the
+/// null device is measured first (the tenant's limit far above it), then
+/// a hitless reload sets the limit to a third of it, and the forwarded
+/// rate is the new limit within ±2% while ~3x is offered.
+#[test]
+fn three_times_the_rate_is_cut_to_the_rate() {
+    if !require_root() {
+        return;
+    }
+    let prefix = "sluice-t-ten3x";
+    let dir = scratch(prefix);
+    let config = |rate: &str| {
+        format!(
+            "{}[[port]]\nname = \"a\"\ndevice = \"net_null0,size=64\"\n\n\
+             [[port]]\nname = \"b\"\ndevice = \"net_null1,size=64,no-rx=1\"\n\n\
+             [[forward]]\nin = \"a\"\nout = \"b\"\n\n\
+             [[tenant]]\nname = \"acme\"\nmatch = {{ ports = [\"a\"] }}\nrate = \"{rate}\"\n\
+             color = \"police\"\nexceed = \"drop\"\n",
+            preamble(prefix, &[1]).replace("[admin]\n", "[admin]\nwatch = false\n")
+        )
+    };
+    let sluice = Sluice::start(&dir, prefix, &config("400Gbit"));
+    let bytes = |m: &str, port: &str, dir: &str| {
+        sample(
+            m,
+            &format!("sluice_port_{dir}_bytes_total"),
+            &[("port", port)],
+        )
+        .unwrap_or(0.0)
+    };
+    sluice.wait_metrics("traffic", 30, |m| bytes(m, "b", "tx") > 1e6);
+    let window = |secs: f64| {
+        let m0 = sluice.metrics();
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let m1 = sluice.metrics();
+        let dt = t0.elapsed().as_secs_f64();
+        (
+            (bytes(&m1, "a", "rx") - bytes(&m0, "a", "rx")) * 8.0 / dt,
+            (bytes(&m1, "b", "tx") - bytes(&m0, "b", "tx")) * 8.0 / dt,
+        )
+    };
+    let (offered, _) = window(1.0);
+    let limit_kbit = (offered / 3.0 / 1e3).round();
+    std::fs::write(
+        dir.join("sluice.toml"),
+        config(&format!("{limit_kbit}kbit")),
+    )
+    .unwrap();
+    let (code, body) = common::http(
+        sluice.admin,
+        "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200, "{body}");
+    // Past the burst of the new limit.
+    std::thread::sleep(Duration::from_millis(500));
+    let (offered_now, forwarded) = window(3.0);
+    let limit = limit_kbit * 1e3;
+    eprintln!(
+        "offered {:.0} Mbit/s (at the start {:.0}), limit {:.0} Mbit/s, forwarded {:.2} Mbit/s",
+        offered_now / 1e6,
+        offered / 1e6,
+        limit / 1e6,
+        forwarded / 1e6
+    );
+    assert!(
+        offered_now > 1.5 * limit,
+        "the generator slowed down too much to test the limit: {offered_now} bit/s"
+    );
+    let err = (forwarded - limit) / limit;
+    assert!(
+        err.abs() < 0.02,
+        "forwarded {forwarded} bit/s vs limit {limit}: {:.2}%",
+        err * 100.0
+    );
+    let fin = sluice.stop();
+    fin.assert_clean();
+    let (a, b) = (fin.port_row("a"), fin.port_row("b"));
+    assert_eq!(
+        a[0],
+        b[2] + b[4] + fin.drop_count("policed"),
+        "{}",
+        fin.stdout
+    );
+}
