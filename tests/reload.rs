@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{http, preamble, require_root, scratch, Sluice};
+use common::{preamble, require_root, scratch, Sluice};
 use sluice::wire::build::PacketBuilder;
 use sluice::wire::pcap::{PcapReader, PcapWriter};
 use std::path::Path;
@@ -80,10 +80,7 @@ fn runs(s: &[u32]) -> Vec<(u32, u32, u64)> {
 }
 
 fn post_reload(s: &Sluice) -> (u16, serde_json::Value) {
-    let (code, body) = http(
-        s.admin,
-        "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    );
+    let (code, body) = s.reload();
     let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     (code, v)
 }

@@ -7,6 +7,16 @@ mod common;
 use common::{preamble, require_root, sample, scratch, Sluice};
 use std::time::{Duration, Instant};
 
+/// The forwarded rate is the limit within ±2%.
+fn assert_at_limit(forwarded_bps: f64, limit_bps: f64) {
+    let err = (forwarded_bps - limit_bps) / limit_bps;
+    assert!(
+        err.abs() < 0.02,
+        "forwarded {forwarded_bps} bit/s vs limit {limit_bps}: {:.2}%",
+        err * 100.0
+    );
+}
+
 fn forwarded_rate(workers: &[usize], rx_queues: u16, prefix: &str) {
     let dir = scratch(prefix);
     let rate_bps = 200e6;
@@ -39,12 +49,7 @@ fn forwarded_rate(workers: &[usize], rx_queues: u16, prefix: &str) {
         offered > 3.0 * rate_bps,
         "generator too slow to test the limit: {offered}"
     );
-    let err = (got_bps - rate_bps) / rate_bps;
-    assert!(
-        err.abs() < 0.02,
-        "forwarded {got_bps} bit/s vs limit {rate_bps}: {:.2}%",
-        err * 100.0
-    );
+    assert_at_limit(got_bps, rate_bps);
     let policed = sample(&m, "sluice_drops_total", &[("reason", "policed")]).unwrap();
     assert!(policed > 0.0, "{m}");
     // Per-tenant metrics agree with the port counters.
@@ -143,10 +148,7 @@ fn three_times_the_rate_is_cut_to_the_rate() {
         config(&format!("{limit_kbit}kbit")),
     )
     .unwrap();
-    let (code, body) = common::http(
-        sluice.admin,
-        "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    );
+    let (code, body) = sluice.reload();
     assert_eq!(code, 200, "{body}");
     // Past the burst of the new limit.
     std::thread::sleep(Duration::from_millis(500));
@@ -163,12 +165,7 @@ fn three_times_the_rate_is_cut_to_the_rate() {
         offered_now > 1.5 * limit,
         "the generator slowed down too much to test the limit: {offered_now} bit/s"
     );
-    let err = (forwarded - limit) / limit;
-    assert!(
-        err.abs() < 0.02,
-        "forwarded {forwarded} bit/s vs limit {limit}: {:.2}%",
-        err * 100.0
-    );
+    assert_at_limit(forwarded, limit);
     let fin = sluice.stop();
     fin.assert_clean();
     let (a, b) = (fin.port_row("a"), fin.port_row("b"));

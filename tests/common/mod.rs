@@ -117,6 +117,14 @@ impl Sluice {
         )
     }
 
+    /// `POST /-/reload` (no token); returns (status, body).
+    pub fn reload(&self) -> (u16, String) {
+        http(
+            self.admin,
+            "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+    }
+
     pub fn metrics(&self) -> String {
         let (code, body) = self.get("/metrics");
         assert_eq!(code, 200, "{body}");
