@@ -398,6 +398,16 @@ impl Reloader {
         if config.hash() == current.hash {
             return Ok(Outcome::Unchanged);
         }
+        // A worker that has not taken the running generation yet (it was
+        // late to acknowledge the last reload) must not be handed another.
+        if let Some(w) = (0..self.workers.len())
+            .find(|&w| self.workers[w].generation.load(Ordering::Acquire) != current.id)
+        {
+            return Err(format!(
+                "worker {w} has not switched to generation {} yet; nothing applied, try again",
+                current.id
+            ));
+        }
         if let Some(p) = &config.pipeline {
             report.warnings = p.warnings.iter().map(|w| format!("warning: {w}")).collect();
         }
@@ -414,9 +424,13 @@ impl Reloader {
 
         // Publish: programs first, then the number the workers poll.
         for (w, tx) in self.updates.iter().enumerate() {
-            // The channel is empty (the previous reload waited for every
-            // worker), so this cannot block.
-            let _ = tx.send(new.program(w, Some(current)));
+            // Every worker runs `current` (checked above), so its channel
+            // is empty and this never blocks the admin thread.
+            if tx.try_send(new.program(w, Some(current))).is_err() {
+                report
+                    .warnings
+                    .push(format!("worker {w}: its update channel is closed"));
+            }
         }
         self.published.store(new.id, Ordering::Release);
         let deadline = Instant::now() + ACK_TIMEOUT;
