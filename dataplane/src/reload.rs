@@ -84,7 +84,6 @@ impl Generation {
         nworkers: usize,
         scale: TickScale,
         now: u64,
-        load_seconds: f64,
     ) -> Result<Generation, String> {
         let forwarding = Arc::new(build_forwarding(&config)?);
         let meter_entries: &[MeterEntry] = match &*forwarding {
@@ -122,12 +121,12 @@ impl Generation {
         Ok(Generation {
             id,
             hash: config.hash(),
+            load_seconds: config.load_seconds,
             config,
             forwarding,
             pipeline_counters,
             tenants,
             meters,
-            load_seconds,
             loaded_unix: unix_now(),
         })
     }
@@ -384,9 +383,7 @@ impl Reloader {
                 "the embedded demo config is running; start with --config FILE to reload".into(),
             );
         };
-        let t0 = Instant::now();
         let config = Config::load_for(&path, &self.cores).map_err(|e| e.to_string())?;
-        let load_seconds = t0.elapsed().as_secs_f64();
         let restart = current.config.restart_changes(&config);
         if !restart.is_empty() {
             return Err(format!(
@@ -419,7 +416,6 @@ impl Reloader {
             self.workers.len(),
             self.scale,
             now,
-            load_seconds,
         )?);
 
         // Publish: programs first, then the number the workers poll.
@@ -519,7 +515,6 @@ device = "net_null1"
             1,
             scale(),
             0,
-            0.0,
         )
         .unwrap();
         // Count 7 packets on the first flow, 2 on the second.
@@ -534,7 +529,6 @@ device = "net_null1"
             1,
             scale(),
             0,
-            0.0,
         )
         .unwrap();
         assert!(Arc::ptr_eq(
@@ -567,7 +561,6 @@ device = "net_null1"
             2,
             scale(),
             0,
-            0.0,
         )
         .unwrap();
         g1.pipeline_counters[1].entries[0].packets.add(3);
@@ -581,7 +574,6 @@ device = "net_null1"
             2,
             scale(),
             0,
-            0.0,
         )
         .unwrap();
         assert!(!Arc::ptr_eq(
@@ -607,7 +599,7 @@ device = "net_null1"
             "device = \"net_null1\"",
             "device = \"net_null1\"\nadmin = \"down\"",
         );
-        let g = Generation::build(1, config(&text), None, 1, scale(), 0, 0.0).unwrap();
+        let g = Generation::build(1, config(&text), None, 1, scale(), 0).unwrap();
         assert_eq!(g.down_ports(), 0b10);
         assert_eq!(g.program(0, None).down, 0b10);
     }

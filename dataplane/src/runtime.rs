@@ -95,7 +95,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), RunError>
 
     let scale = TickScale::new(dpdk::tsc_hz()).map_err(|e| RunError::Setup(format!("TSC: {e}")))?;
     let first = Arc::new(
-        Generation::build(1, config.clone(), None, nworkers, scale, dpdk::rdtsc(), 0.0)
+        Generation::build(1, config.clone(), None, nworkers, scale, dpdk::rdtsc())
             .map_err(RunError::Setup)?,
     );
     for (port, p) in ports.iter().zip(&config.ports) {

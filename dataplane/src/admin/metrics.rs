@@ -339,7 +339,7 @@ fn render_config(e: &mut Exposition, c: &ConfigSample) {
     e.family(
         "sluice_pipeline_compile_seconds",
         Kind::Gauge,
-        "Time taken to compile the running pipeline generation, in seconds.",
+        "Time taken to read, validate and compile the running configuration generation, in seconds.",
     )
     .sample(&[], c.compile_seconds);
 }

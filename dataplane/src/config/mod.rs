@@ -230,6 +230,9 @@ pub struct Config {
     pub pipeline: Option<PipelineConfig>,
     /// The config file, then the files its `[pipeline]` names.
     pub inputs: Vec<InputFile>,
+    /// Time [`Config::load`] took to read, validate and compile it (0 for
+    /// text given to [`Config::parse`]).
+    pub load_seconds: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +305,7 @@ impl Config {
     /// running instance, whose threads are pinned, passes the cores the
     /// process had at start).
     pub fn load_for(path: &Path, cores: &[usize]) -> Result<Config, ConfigError> {
+        let started = std::time::Instant::now();
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: name.clone(),
@@ -309,7 +313,9 @@ impl Config {
             col: 0,
             message: format!("cannot read config: {e}"),
         })?;
-        Self::parse(&name, &text, cores)
+        let mut config = Self::parse(&name, &text, cores)?;
+        config.load_seconds = started.elapsed().as_secs_f64();
+        Ok(config)
     }
 
     /// The embedded demo config.
@@ -889,6 +895,7 @@ fn validate(raw: RawConfig, map: &SourceMap<'_>, cores: &[usize]) -> Result<Conf
             .chain(pipeline.iter().flat_map(|p| p.inputs.iter().cloned()))
             .collect(),
         pipeline,
+        load_seconds: 0.0,
     })
 }
 
