@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use sluice::openflow::{parse_flow, Match, NoPortNames};
 use sluice::pipeline::fields::Registers;
-use sluice::pipeline::workload::{ip, port_blocks, prefix, tp_dst};
+use sluice::pipeline::workload::{ip, r2_tables};
 use sluice::rng::XorShift64;
 use sluice::wire::FlowKey;
 
@@ -41,81 +41,7 @@ pub struct R2 {
 }
 
 pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> R2 {
-    let mut rng = XorShift64::new(seed);
-    let mut t0: Vec<String> = (0..tenants)
-        .map(|t| {
-            format!(
-                "priority=100,in_port=1,dl_vlan={},actions=write_metadata:{},goto_table:1",
-                100 + t,
-                t + 1
-            )
-        })
-        .collect();
-    let per = acl / tenants as usize;
-    let mut t1 = Vec::new();
-    for t in 0..tenants {
-        let md = t + 1;
-        let mut rules = vec![format!("priority=10,metadata={md},ip,actions=goto_table:2")];
-        let mut k = 0;
-        while rules.len() < per {
-            let prio = 20 + rng.below(59980);
-            let (matches, action): (Vec<String>, &str) = match k % 3 {
-                0 => {
-                    let lo = rng.below(60001) as u32;
-                    let hi = (lo + [0, 3, 15, 99, 1000][rng.below(5) as usize]).min(65535);
-                    let src = prefix(&mut rng, &[8, 12, 16, 20, 24]);
-                    let m = port_blocks(lo, hi)
-                        .into_iter()
-                        .map(|(v, m)| format!("tcp,nw_src={src},{}", tp_dst(v, m)));
-                    (m.collect(), "drop")
-                }
-                1 => {
-                    let lo = rng.below(1001) as u32;
-                    let hi = (lo + [0, 4, 20, 100][rng.below(4) as usize]).min(1023);
-                    let dst = prefix(&mut rng, &[8, 12, 16, 20, 24]);
-                    let m = port_blocks(lo, hi)
-                        .into_iter()
-                        .map(|(v, m)| format!("udp,nw_dst={dst},{}", tp_dst(v, m)));
-                    (m.collect(), "drop")
-                }
-                _ => {
-                    let lo = 1024 + rng.below(60000 - 1024 + 1) as u32;
-                    let hi = (lo + [255, 1023, 4095][rng.below(3) as usize]).min(65535);
-                    let src = prefix(&mut rng, &[8, 12, 16]);
-                    let dst = prefix(&mut rng, &[8, 12]);
-                    let m = port_blocks(lo, hi)
-                        .into_iter()
-                        .map(|(v, m)| format!("udp,nw_src={src},nw_dst={dst},{}", tp_dst(v, m)));
-                    (m.collect(), "goto_table:2")
-                }
-            };
-            k += 1;
-            for m in matches {
-                if rules.len() >= per {
-                    break;
-                }
-                rules.push(format!(
-                    "priority={prio},metadata={md},{m},actions={action}"
-                ));
-            }
-        }
-        t1.extend(rules);
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut route_ips = Vec::new();
-    while route_ips.len() < routes {
-        let v = (10 << 24) | (rng.next_u32() >> 8);
-        if v & 0xff != 0 && v & 0xff != 255 && seen.insert(v) {
-            route_ips.push(v);
-        }
-    }
-    let mut t2: Vec<String> = route_ips
-        .iter()
-        .map(|&v| format!("priority=100,ip,nw_dst={},actions=output:2", ip(v)))
-        .collect();
-    for t in [&mut t0, &mut t1, &mut t2] {
-        t.push("priority=0,actions=drop".to_string());
-    }
+    let ([t0, t1, t2], routes) = r2_tables(tenants, acl, routes, seed);
     let parse = |lines: Vec<String>| -> Vec<(u16, Match)> {
         lines
             .iter()
@@ -127,7 +53,7 @@ pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> R2 {
     };
     R2 {
         tables: [parse(t0), parse(t1), parse(t2)],
-        routes: route_ips,
+        routes,
     }
 }
 

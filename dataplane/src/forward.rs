@@ -31,12 +31,6 @@ impl Forwarding {
         Forwarding::Static(config.forward.iter().map(|o| o.map(|p| p as u16)).collect())
     }
 
-    /// Whether the decision reads packet headers.
-    #[inline(always)]
-    pub fn reads_headers(&self) -> bool {
-        matches!(self, Forwarding::Pipeline(_))
-    }
-
     /// The static map's output for every packet from `in_port`.
     #[inline(always)]
     pub fn port_route(&self, in_port: u16) -> Option<u16> {

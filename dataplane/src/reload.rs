@@ -156,19 +156,16 @@ impl Generation {
     /// Worker `w`'s program; handles on tables shared with `prev` are
     /// kept by the worker.
     pub fn program(&self, w: usize, prev: Option<&Generation>) -> Program {
-        let same = |a: Option<&Arc<MeterTable>>, b: Option<&Arc<MeterTable>>| match (a, b) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        let meters = if same(self.meters.as_ref(), prev.and_then(|g| g.meters.as_ref())) {
-            Handle::Keep
-        } else {
-            Handle::Set(self.meters.as_deref().map(MeterTable::hook))
-        };
-        let tenants = match (&self.tenants, prev.and_then(|g| g.tenants.as_ref())) {
-            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => Handle::Keep,
-            (t, _) => Handle::Set(t.as_deref().map(TenantTable::worker)),
-        };
+        let meters = handle(
+            &self.meters,
+            prev.and_then(|g| g.meters.as_ref()),
+            MeterTable::hook,
+        );
+        let tenants = handle(
+            &self.tenants,
+            prev.and_then(|g| g.tenants.as_ref()),
+            TenantTable::worker,
+        );
         Program {
             generation: self.id,
             forwarding: Arc::clone(&self.forwarding),
@@ -181,6 +178,15 @@ impl Generation {
                 .map(|p| p.new_flow_cache(FLOW_CACHE_SLOTS)),
             down: self.down_ports(),
         }
+    }
+}
+
+/// A worker's handle on `table`: kept when the previous generation had
+/// the very same table, else a new one (none without a table).
+fn handle<T, H>(table: &Option<Arc<T>>, prev: Option<&Arc<T>>, new: impl Fn(&T) -> H) -> Handle<H> {
+    match (table, prev) {
+        (Some(a), Some(b)) if Arc::ptr_eq(a, b) => Handle::Keep,
+        (t, _) => Handle::Set(t.as_deref().map(new)),
     }
 }
 

@@ -230,6 +230,8 @@ impl Shared {
                 .unwrap_or_default();
             let live = g.pipeline_counters.get(w);
             for (i, name) in DropCause::NAMES.iter().enumerate() {
+                // Shown with a pipeline running, and, counted by replaced
+                // generations, after a reload to the static map.
                 let n = retired[i] + live.map_or(0, |pc| pc.drops[i].get());
                 if n != 0 || live.is_some() {
                     add(name, n);

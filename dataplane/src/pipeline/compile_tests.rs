@@ -18,28 +18,9 @@ use crate::rng::XorShift64;
 use crate::wire::build::{Ipv4, PacketBuilder};
 use crate::wire::{self, FlowKey};
 
-const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
-const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+use super::reference_tests::{frame, A, B};
+
 const PORTS: [u32; 4] = [1, 2, 3, 4];
-
-fn tcp_frame(src: u32, dst: u32, sport: u16, dport: u16) -> Vec<u8> {
-    PacketBuilder::new()
-        .eth(B, A)
-        .ipv4_with(Ipv4 {
-            src,
-            dst,
-            dscp: 18,
-            ..Ipv4::default()
-        })
-        .tcp(sport, dport)
-        .payload(b"compiled")
-        .build()
-        .unwrap()
-}
-
-fn frame() -> Vec<u8> {
-    tcp_frame(0x0a00_0001, 0x0a00_0002, 1234, 80)
-}
 
 /// Flows with their line numbers (1-based, in list order).
 fn flows(lines: &[&str]) -> Vec<FlowEntry> {

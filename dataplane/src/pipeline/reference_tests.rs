@@ -9,10 +9,11 @@ use crate::rng::XorShift64;
 use crate::wire::build::{Ipv4, PacketBuilder};
 use crate::wire::{self, FlowKey};
 
-const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
-const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+// Shared with compile_tests.
+pub(super) const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+pub(super) const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
 
-fn tcp_frame(src: u32, dst: u32, sport: u16, dport: u16) -> Vec<u8> {
+pub(super) fn tcp_frame(src: u32, dst: u32, sport: u16, dport: u16) -> Vec<u8> {
     PacketBuilder::new()
         .eth(B, A)
         .ipv4_with(Ipv4 {
@@ -27,7 +28,7 @@ fn tcp_frame(src: u32, dst: u32, sport: u16, dport: u16) -> Vec<u8> {
         .unwrap()
 }
 
-fn frame() -> Vec<u8> {
+pub(super) fn frame() -> Vec<u8> {
     tcp_frame(0x0a00_0001, 0x0a00_0002, 1234, 80)
 }
 

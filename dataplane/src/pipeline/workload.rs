@@ -49,24 +49,33 @@ pub fn tp_dst(v: u32, m: u32) -> String {
     }
 }
 
-/// R2 as an add-flows file, and the routed destinations.
-pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> (String, Vec<u32>) {
+/// R2 table by table: each table's flows in add-flows syntax without the
+/// `table=` field, a priority-0 miss last, and the routed destinations.
+/// Table 0 classifies `tenants` VLANs (metadata = tenant + 1), table 1
+/// holds `acl` wildcard rules (per tenant: a default permit, TCP and
+/// low-UDP denies, high-UDP permits, port ranges as value/mask blocks),
+/// table 2 `routes` /32 routes.
+pub fn r2_tables(
+    tenants: u32,
+    acl: usize,
+    routes: usize,
+    seed: u64,
+) -> ([Vec<String>; 3], Vec<u32>) {
     let mut rng = XorShift64::new(seed);
-    let mut lines: Vec<String> = (0..tenants)
+    let mut t0: Vec<String> = (0..tenants)
         .map(|t| {
             format!(
-                "table=0,priority=100,in_port=1,dl_vlan={},actions=write_metadata:{},goto_table:1",
+                "priority=100,in_port=1,dl_vlan={},actions=write_metadata:{},goto_table:1",
                 100 + t,
                 t + 1
             )
         })
         .collect();
     let per = acl / tenants as usize;
+    let mut t1 = Vec::new();
     for t in 0..tenants {
         let md = t + 1;
-        let mut rules = vec![format!(
-            "table=1,priority=10,metadata={md},ip,actions=goto_table:2"
-        )];
+        let mut rules = vec![format!("priority=10,metadata={md},ip,actions=goto_table:2")];
         let mut k = 0;
         while rules.len() < per {
             let prio = 20 + rng.below(59_980);
@@ -106,11 +115,11 @@ pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> (String, Vec<u3
                     break;
                 }
                 rules.push(format!(
-                    "table=1,priority={prio},metadata={md},{m},actions={action}"
+                    "priority={prio},metadata={md},{m},actions={action}"
                 ));
             }
         }
-        lines.extend(rules);
+        t1.extend(rules);
     }
     let mut seen = std::collections::HashSet::new();
     let mut route_ips = Vec::new();
@@ -120,15 +129,27 @@ pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> (String, Vec<u3
             route_ips.push(v);
         }
     }
-    lines.extend(
-        route_ips
-            .iter()
-            .map(|&v| format!("table=2,priority=100,ip,nw_dst={},actions=output:2", ip(v))),
-    );
-    for t in 0..3 {
-        lines.push(format!("table={t},priority=0,actions=drop"));
+    let mut t2: Vec<String> = route_ips
+        .iter()
+        .map(|&v| format!("priority=100,ip,nw_dst={},actions=output:2", ip(v)))
+        .collect();
+    for t in [&mut t0, &mut t1, &mut t2] {
+        t.push("priority=0,actions=drop".to_string());
     }
-    (lines.join("\n") + "\n", route_ips)
+    ([t0, t1, t2], route_ips)
+}
+
+/// R2 as an add-flows file ([`r2_tables`] with their `table=` fields), and
+/// the routed destinations.
+pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> (String, Vec<u32>) {
+    let (tables, route_ips) = r2_tables(tenants, acl, routes, seed);
+    let mut text = String::new();
+    for (t, lines) in tables.iter().enumerate() {
+        for l in lines {
+            text.push_str(&format!("table={t},{l}\n"));
+        }
+    }
+    (text, route_ips)
 }
 
 /// gen_pcaps.py frames: `flows` distinct 5-tuples, shuffled.

@@ -49,7 +49,9 @@ use std::sync::Arc;
 struct Classified {
     rx_bytes: u64,
     malformed: u64,
-    no_route: u64,
+    /// Packets dropped for want of a usable route, and why (`NoRoute`, or
+    /// `PortDown` when the route's output is down).
+    unrouted: (u64, DropReason),
     /// Every packet of the burst has the same verdict (`verdicts[0]`).
     uniform: bool,
 }
@@ -280,7 +282,7 @@ impl Worker {
         let Classified {
             rx_bytes,
             malformed,
-            no_route,
+            unrouted,
             uniform,
         } = Self::classify_by_port(forwarding, self.program.down, in_port, burst, verdicts);
         self.stats.rx_bursts[n].add(1);
@@ -290,15 +292,8 @@ impl Worker {
         if malformed != 0 {
             self.stats.count_drop(DropReason::Malformed, malformed);
         }
-        if no_route != 0 {
-            let reason = match verdicts[..n]
-                .iter()
-                .find(|v| matches!(v, Verdict::Drop(r) if *r != DropReason::Malformed))
-            {
-                Some(Verdict::Drop(r)) => *r,
-                _ => DropReason::NoRoute,
-            };
-            self.stats.count_drop(reason, no_route);
+        if unrouted.0 != 0 {
+            self.stats.count_drop(unrouted.1, unrouted.0);
         }
         self.transmit(burst, verdicts, rx_bytes, uniform);
     }
@@ -453,15 +448,14 @@ impl Worker {
                 route
             };
         }
-        let no_route = if matches!(route, Verdict::Drop(_)) {
-            burst.len() as u64 - malformed
-        } else {
-            0
+        let unrouted = match route {
+            Verdict::Drop(why) => (burst.len() as u64 - malformed, why),
+            Verdict::Output(_) => (0, DropReason::NoRoute),
         };
         Classified {
             rx_bytes,
             malformed,
-            no_route,
+            unrouted,
             uniform: malformed == 0,
         }
     }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::openflow::{parse_flow, Field, NoPortNames};
 use crate::pipeline::fields;
-use crate::pipeline::workload::{ip, port_blocks, prefix, tp_dst};
+use crate::pipeline::workload::r2_tables;
 use crate::rng::XorShift64;
 
 /// The reference: highest priority, then lowest id, by `fields::matches`.
@@ -520,85 +520,6 @@ fn contradictory_shared_storage_never_matches() {
 
 // ---- R2-like tables, as the benchmark generates them ----
 
-/// R2 (gen_rules.py): `tenants` VLAN classifiers, `acl` wildcard rules,
-/// `routes` /32 routes, a table-miss per table. Returns the three tables'
-/// flow texts.
-pub(super) fn r2_tables(tenants: u32, acl: usize, routes: usize, seed: u64) -> [Vec<String>; 3] {
-    let mut rng = XorShift64::new(seed);
-    let mut t0: Vec<String> = (0..tenants)
-        .map(|t| {
-            format!(
-                "priority=100,in_port=1,dl_vlan={},actions=write_metadata:{},goto_table:1",
-                100 + t,
-                t + 1
-            )
-        })
-        .collect();
-    let per = acl / tenants as usize;
-    let mut t1 = Vec::new();
-    for t in 0..tenants {
-        let md = t + 1;
-        let mut rules = vec![format!("priority=10,metadata={md},ip,actions=goto_table:2")];
-        let mut k = 0;
-        while rules.len() < per {
-            let prio = 20 + rng.below(59980);
-            let (matches, action) = match k % 3 {
-                0 => {
-                    let lo = rng.below(60001) as u32;
-                    let hi = (lo + [0, 3, 15, 99, 1000][rng.below(5) as usize]).min(65535);
-                    let src = prefix(&mut rng, &[8, 12, 16, 20, 24]);
-                    let m = port_blocks(lo, hi)
-                        .into_iter()
-                        .map(|(v, m)| format!("tcp,nw_src={src},{}", tp_dst(v, m)));
-                    (m.collect::<Vec<_>>(), "drop")
-                }
-                1 => {
-                    let lo = rng.below(1001) as u32;
-                    let hi = (lo + [0, 4, 20, 100][rng.below(4) as usize]).min(1023);
-                    let dst = prefix(&mut rng, &[8, 12, 16, 20, 24]);
-                    let m = port_blocks(lo, hi)
-                        .into_iter()
-                        .map(|(v, m)| format!("udp,nw_dst={dst},{}", tp_dst(v, m)));
-                    (m.collect(), "drop")
-                }
-                _ => {
-                    let lo = 1024 + rng.below(60000 - 1024 + 1) as u32;
-                    let hi = (lo + [255, 1023, 4095][rng.below(3) as usize]).min(65535);
-                    let src = prefix(&mut rng, &[8, 12, 16]);
-                    let dst = prefix(&mut rng, &[8, 12]);
-                    let m = port_blocks(lo, hi)
-                        .into_iter()
-                        .map(|(v, m)| format!("udp,nw_src={src},nw_dst={dst},{}", tp_dst(v, m)));
-                    (m.collect(), "goto_table:2")
-                }
-            };
-            k += 1;
-            for m in matches {
-                if rules.len() >= per {
-                    break;
-                }
-                rules.push(format!(
-                    "priority={prio},metadata={md},{m},actions={action}"
-                ));
-            }
-        }
-        t1.extend(rules);
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut t2 = Vec::new();
-    while t2.len() < routes {
-        let v = (10 << 24) | (rng.next_u32() >> 8);
-        if v & 0xff == 0 || v & 0xff == 255 || !seen.insert(v) {
-            continue;
-        }
-        t2.push(format!("priority=100,ip,nw_dst={},actions=output:2", ip(v)));
-    }
-    for t in [&mut t0, &mut t1, &mut t2] {
-        t.push("priority=0,actions=drop".to_string());
-    }
-    [t0, t1, t2]
-}
-
 fn parse_table(lines: &[String]) -> Vec<(u16, Match)> {
     lines
         .iter()
@@ -623,7 +544,7 @@ fn rules_from(table: &[(u16, Match)]) -> Vec<Rule<'_>> {
 
 #[test]
 fn build_picks_the_expected_kind() {
-    let [t0, t1, t2] = r2_tables(100, 1000, 2000, 7);
+    let ([t0, t1, t2], _) = r2_tables(100, 1000, 2000, 7);
     let kinds: Vec<&str> = [t0, t1, t2]
         .iter()
         .map(|t| {
@@ -658,7 +579,7 @@ fn build_picks_the_expected_kind() {
 /// The R2 tables against the naive scan with benchmark-like packets.
 #[test]
 fn r2_tables_equal_naive() {
-    let tables = r2_tables(100, 1000, 2000, 11);
+    let (tables, _) = r2_tables(100, 1000, 2000, 11);
     let parsed: Vec<Vec<(u16, Match)>> = tables.iter().map(|t| parse_table(t)).collect();
     let mut rng = XorShift64::new(12);
     let routes: Vec<u32> = parsed[2]
@@ -706,7 +627,7 @@ fn r2_tables_equal_naive() {
 /// (debug builds are slow; release takes far less, see the bench).
 #[test]
 fn build_100k_flows() {
-    let [t0, t1, t2] = r2_tables(100, 10_000, 89_897, 13);
+    let ([t0, t1, t2], _) = r2_tables(100, 10_000, 89_897, 13);
     // The routes are built directly (parsing 90,000 lines is most of the
     // time of this test in a debug build); the text says the same.
     let routes: Vec<(u16, Match)> = t2
