@@ -542,6 +542,56 @@ fn a_flow_cache_of_another_pipeline_is_ignored() {
 }
 
 #[test]
+fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
+    let p = compile(
+        &[
+            "table=0,in_port=1,actions=write_metadata:0x5/0xff,goto_table:1",
+            "table=1,metadata=0x5/0xff,actions=write_metadata:0x100/0xf00,goto_table:2",
+            "table=2,ip,actions=output:2",
+        ],
+        &[],
+    );
+    let mut cache = p.new_flow_cache(64);
+    let (plain, cached) = (p.new_counters(), p.new_counters());
+    let mut m = PassThroughMeters;
+    let f = frame();
+    for round in 0..3 {
+        let mut got = Vec::new();
+        for use_cache in [false, true] {
+            let mut key = FlowKey::default();
+            wire::parse(&f, 1, &mut key).unwrap();
+            let mut pkt = VecPacket::new(&f);
+            let mut regs = Registers {
+                metadata: 0xf00f_0000_0000_0033,
+                tunnel_id: 0,
+            };
+            let mut sink = CollectSink::default();
+            let mut env = Env::new(&mut m);
+            let v = if use_cache {
+                p.process_cached(
+                    &mut pkt, &mut key, &mut regs, &mut env, &mut sink, &cached, &mut cache,
+                )
+            } else {
+                p.process(&mut pkt, &mut key, &mut regs, &mut env, &mut sink, &plain)
+            };
+            got.push((v, regs.metadata));
+        }
+        let want = (
+            Verdict::Output {
+                port: 1,
+                queue: None,
+            },
+            0xf00f_0000_0000_0105,
+        );
+        assert_eq!(got, [want, want], "round {round}");
+    }
+    assert_eq!((cache.misses, cache.hits, cache.fast_hits), (1, 2, 2));
+    let len = f.len() as u64;
+    assert_eq!(p.totals([&cached]).entries, vec![(3, 3 * len); 3]);
+    assert_eq!(p.totals([&cached]), p.totals([&plain]));
+}
+
+#[test]
 fn the_compiled_pipeline_is_shareable() {
     fn check<T: Send + Sync>() {}
     check::<CompiledPipeline>();
@@ -903,7 +953,7 @@ fn compiled_equals_reference_on_random_rule_sets() {
     let (mut cases, mut packets, mut compared_outputs) = (0, 0, 0);
     let mut verdicts = [0usize; 3];
     let (mut multi, mut packet_ins, mut copy_drops) = (0, 0, 0);
-    let (mut hits, mut lookups) = (0, 0);
+    let (mut hits, mut lookups, mut fast_hits) = (0, 0, 0);
     while cases < 400 {
         let case = random_case(&mut rng);
         let compiled =
@@ -924,6 +974,8 @@ fn compiled_equals_reference_on_random_rule_sets() {
         let live_mask = rng.below(16);
         let live = move |p: u32| p == 0 || p > 4 || live_mask & (1 << (p - 1)) != 0;
         let counters = compiled.new_counters();
+        // The cached runs count into their own block: twice the uncached.
+        let cached_counters = compiled.new_counters();
         // A small cache, so that slots are also overwritten.
         let mut cache = compiled.new_flow_cache(16);
         cases += 1;
@@ -958,10 +1010,14 @@ fn compiled_equals_reference_on_random_rule_sets() {
             for _ in 0..2 {
                 let mut m3 = RandomMeters(XorShift64::new(seed), Vec::new());
                 let mut env = Env::with_liveness(&mut m3, &live);
-                cached.push(
-                    compiled
-                        .run_frame_cached(&frame, in_port, regs, &mut env, &counters, &mut cache),
-                );
+                cached.push(compiled.run_frame_cached(
+                    &frame,
+                    in_port,
+                    regs,
+                    &mut env,
+                    &cached_counters,
+                    &mut cache,
+                ));
                 assert_eq!(m3.1, m1.1, "meter calls (cached)");
             }
             packets += 1;
@@ -1016,11 +1072,32 @@ fn compiled_equals_reference_on_random_rule_sets() {
         }
         hits += cache.hits;
         lookups += cache.hits + cache.misses;
+        fast_hits += cache.fast_hits;
+        let (a, b) = (
+            compiled.totals([&counters]),
+            compiled.totals([&cached_counters]),
+        );
+        let twice: Vec<(u64, u64)> = a.entries.iter().map(|&(p, b)| (2 * p, 2 * b)).collect();
+        assert_eq!(
+            b.entries, twice,
+            "entry counters (cached)\n{:#?}",
+            case.flows
+        );
+        let twice: Vec<(u64, u64)> = a.tables.iter().map(|&(l, m)| (2 * l, 2 * m)).collect();
+        assert_eq!(
+            b.tables, twice,
+            "table counters (cached)\n{:#?}",
+            case.flows
+        );
     }
     println!(
         "{cases} rule sets, {packets} packets, {compared_outputs} outputs compared; verdicts output/consumed/drop {verdicts:?}; \
          {multi} with several outputs, {packet_ins} packet-ins, {copy_drops} with outputs and a drop; \
-         flow cache: {hits} hits of {lookups} lookups"
+         flow cache: {hits} hits ({fast_hits} fast) of {lookups} lookups"
+    );
+    assert!(
+        fast_hits > 0 && fast_hits < hits,
+        "both hit paths run: {fast_hits} of {hits}"
     );
     assert!(
         hits > lookups / 4,

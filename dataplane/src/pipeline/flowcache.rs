@@ -20,6 +20,11 @@
 //! earlier packet left in fields this packet lacks) are part of the key, so
 //! they can cost a miss, never a wrong answer.
 //!
+//! A path of gotos (write_metadata at most) that ends in an entry whose
+//! only instruction is one output to a port is also stored as its result:
+//! that port and the composed metadata write ([`Slot::out`]), so that a hit
+//! costs the key, one probe and the path's counters.
+//!
 //! How: a two-way set-associative table of a power-of-two number of
 //! slots, indexed by a multiplicative hash of the key words; a slot holds
 //! the key (at most [`KEY_WORDS`] words, packed by [`KeySpec`] at compile
@@ -296,6 +301,14 @@ pub(crate) struct Slot {
     /// After the path, a miss in this table index + 1 (0: no miss, the
     /// last entry of the path is where caching stopped).
     pub miss: u32,
+    /// When the path is gotos ending in a plain output (the common
+    /// forwarding case): that output's port index and OpenFlow port, and
+    /// the metadata write the gotos compose; a hit then needs nothing
+    /// else. `NONE` otherwise.
+    pub out: u32,
+    pub out_ofport: u32,
+    pub metadata_value: u64,
+    pub metadata_mask: u64,
 }
 
 /// Lookups per hit-rate measurement.
@@ -313,6 +326,8 @@ pub struct FlowCache {
     /// Lookups served from the cache, and those that were not.
     pub hits: u64,
     pub misses: u64,
+    /// Hits that were a plain output (no entry or action consulted).
+    pub fast_hits: u64,
     /// Packets that did not consult the cache (hit rate too low).
     pub bypassed: u64,
     skip: u32,
@@ -331,6 +346,7 @@ impl FlowCache {
             slots: vec![Slot::default(); n].into_boxed_slice(),
             hits: 0,
             misses: 0,
+            fast_hits: 0,
             bypassed: 0,
             skip: 0,
             window: 0,

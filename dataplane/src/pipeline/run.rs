@@ -39,7 +39,11 @@
 //! packet's matched fields up in the worker's
 //! [`FlowCache`](super::flowcache::FlowCache); a hit replays the entries
 //! the classifiers found last time (counting them as lookups would), a
-//! miss records them. The result is the same as `process`'s.
+//! miss records them. A path of gotos ending in a plain output (the usual
+//! forwarding case) is stored with that output and its composed metadata
+//! write, and a hit on it returns the verdict after counting the path's
+//! entries, without touching an entry or building any run state. The
+//! result is the same as `process`'s, counters included.
 //!
 //! Threads: `process` takes `&self`; any number of workers run it at once
 //! on the same pipeline, each with its own counters (and flow cache).
@@ -331,7 +335,52 @@ impl CompiledPipeline {
         counters: &PipelineCounters,
         cache: &mut FlowCache,
     ) -> Verdict {
-        self.process_inner(pkt, key, regs, env, sink, counters, Some(cache))
+        let probe = self.probe(key, regs, cache);
+        if let Probe::Hit(i) = probe {
+            if let Some(s) = cache.slots.get(i) {
+                // A path that ends in a plain output: no entry, no action
+                // and no run state to touch, only the path's counters.
+                if s.out != NONE && s.out_ofport != key.in_port {
+                    let len = pkt.len() as u64;
+                    for &ei in s.path.iter().take(usize::from(s.len)) {
+                        if let Some(c) = counters.entries.get(ei as usize) {
+                            c.packets.add(1);
+                            c.bytes.add(len);
+                        }
+                    }
+                    regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
+                    cache.fast_hits += 1;
+                    return Verdict::Output {
+                        port: s.out,
+                        queue: None,
+                    };
+                }
+            }
+        }
+        self.process_inner(pkt, key, regs, env, sink, counters, Some((cache, probe)))
+    }
+
+    /// Looks the packet's lookup key up in `cache`.
+    #[inline(always)]
+    fn probe(&self, key: &FlowKey, regs: &Registers, cache: &mut FlowCache) -> Probe {
+        let Some(spec) = &self.key_spec else {
+            return Probe::Off;
+        };
+        if cache.generation != self.generation || !cache.admit() {
+            return Probe::Off;
+        }
+        let mut k = [0u64; KEY_WORDS];
+        spec.pack_into(key, regs, &mut k);
+        match cache.find(&k, spec.words()) {
+            Ok(i) => {
+                cache.account(true);
+                Probe::Hit(i)
+            }
+            Err(i) => {
+                cache.account(false);
+                Probe::Miss(i, k)
+            }
+        }
     }
 
     #[inline(always)]
@@ -344,7 +393,7 @@ impl CompiledPipeline {
         env: &mut Env<'_>,
         sink: &mut S,
         counters: &PipelineCounters,
-        cache: Option<&mut FlowCache>,
+        cache: Option<(&mut FlowCache, Probe)>,
     ) -> Verdict {
         let mut run = Run {
             sink,
@@ -386,7 +435,7 @@ impl CompiledPipeline {
         &self,
         fl: &mut Flight<'_, P>,
         run: &mut Run<'_, '_, '_, S>,
-        mut cache: Option<&mut FlowCache>,
+        cache: Option<(&mut FlowCache, Probe)>,
     ) {
         let mut present: u64 = 0;
         let mut refs: Option<[u32; SLOTS]> = None;
@@ -404,25 +453,22 @@ impl CompiledPipeline {
         let mut rec_path = [0u32; PATH_MAX];
         let mut rec_len = 0usize;
         let mut rec_key = [0u64; KEY_WORDS];
-        if let (Some(c), Some(spec)) = (cache.as_deref_mut(), &self.key_spec) {
-            if c.generation == self.generation && c.admit() {
-                spec.pack_into(fl.key, fl.regs, &mut rec_key);
-                match c.find(&rec_key, spec.words()) {
-                    Ok(i) => {
-                        if let Some(s) = c.slots.get(i) {
-                            replay_path = s.path;
-                            replay_len = usize::from(s.len);
-                            replay_miss = s.miss;
-                        }
-                        c.account(true);
-                    }
-                    Err(i) => {
-                        c.account(false);
-                        record = Some(i);
-                    }
+        let mut cache = match cache {
+            Some((c, Probe::Hit(i))) => {
+                if let Some(s) = c.slots.get(i) {
+                    replay_path = s.path;
+                    replay_len = usize::from(s.len);
+                    replay_miss = s.miss;
                 }
+                Some(c)
             }
-        }
+            Some((c, Probe::Miss(i, k))) => {
+                record = Some(i);
+                rec_key = k;
+                Some(c)
+            }
+            Some((_, Probe::Off)) | None => None,
+        };
         loop {
             let ei = if step < replay_len {
                 let ei = replay_path[step];
@@ -447,7 +493,7 @@ impl CompiledPipeline {
                         c.add(1);
                     }
                     if let Some(i) = record {
-                        store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, ti + 1);
+                        self.store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, ti + 1);
                     }
                     run.drop::<P>(DropCause::TableMiss { table: table.id });
                     return;
@@ -474,7 +520,7 @@ impl CompiledPipeline {
                             None => true,
                         };
                         if end {
-                            store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, 0);
+                            self.store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, 0);
                             record = None;
                         }
                     } else {
@@ -834,9 +880,12 @@ impl CompiledPipeline {
         let mut pkt = VecPacket::new(frame);
         let mut regs = regs;
         let verdict = match wire::parse(frame, in_port, &mut key) {
-            Ok(()) => self.process_inner(
-                &mut pkt, &mut key, &mut regs, env, &mut sink, counters, cache,
-            ),
+            Ok(()) => match cache {
+                Some(c) => {
+                    self.process_cached(&mut pkt, &mut key, &mut regs, env, &mut sink, counters, c)
+                }
+                None => self.process(&mut pkt, &mut key, &mut regs, env, &mut sink, counters),
+            },
             Err(m) => {
                 sink.drops.push(DropCause::Malformed(m));
                 Verdict::Drop(DropCause::Malformed(m))
@@ -882,22 +931,66 @@ impl CompiledPipeline {
     }
 }
 
-/// Records a path in slot `i` of the flow cache.
-#[inline]
-fn store(
-    cache: Option<&mut FlowCache>,
-    i: usize,
-    key: [u64; KEY_WORDS],
-    path: [u32; PATH_MAX],
-    len: usize,
-    miss: u32,
-) {
-    if let Some(s) = cache.and_then(|c| c.slots.get_mut(i)) {
+/// The flow cache's answer for one packet.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// Not consulted (bypassed, another generation, no key spec).
+    Off,
+    /// The path is in this slot.
+    Hit(usize),
+    /// Not cached: record the path of this key in this slot.
+    Miss(usize, [u64; KEY_WORDS]),
+}
+
+impl CompiledPipeline {
+    /// Records a path in slot `i` of the flow cache. A path of gotos that
+    /// ends in a plain output (the common forwarding case) is marked with
+    /// that output and its composed metadata write, so that a hit needs
+    /// nothing else.
+    fn store(
+        &self,
+        cache: Option<&mut FlowCache>,
+        i: usize,
+        key: [u64; KEY_WORDS],
+        path: [u32; PATH_MAX],
+        len: usize,
+        miss: u32,
+    ) {
+        let Some(s) = cache.and_then(|c| c.slots.get_mut(i)) else {
+            return;
+        };
+        let (mut out, mut out_ofport) = (NONE, NONE);
+        let (mut metadata_value, mut metadata_mask) = (0u64, 0u64);
+        if miss == 0 {
+            let mut fast = len > 0;
+            for (n, &ei) in path.iter().take(len).enumerate() {
+                let Some(e) = self.entries.get(ei as usize) else {
+                    fast = false;
+                    break;
+                };
+                let last = n + 1 == len;
+                match e.kind {
+                    Kind::Goto if !last => {
+                        metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
+                        metadata_mask |= e.metadata_mask;
+                    }
+                    Kind::Output if last => (out, out_ofport) = e.out,
+                    _ => fast = false,
+                }
+            }
+            if !fast {
+                (out, out_ofport) = (NONE, NONE);
+            }
+        }
         *s = Slot {
             key,
             path,
             len: len as u8,
             miss,
+            out,
+            out_ofport,
+            metadata_value,
+            metadata_mask,
         };
     }
 }
