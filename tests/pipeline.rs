@@ -107,6 +107,17 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
         Some(want_malformed as f64),
         "{m}"
     );
+    // Every frame that reached the pipeline went through the flow cache
+    // one way or another; the first of each flow was a miss.
+    let cache =
+        |r: &str| sample(&m, "sluice_flow_cache_packets_total", &[("result", r)]).unwrap_or(-1.0);
+    let results = ["fast_hit", "hit", "miss", "bypassed"].map(cache);
+    assert_eq!(
+        results.iter().sum::<f64>(),
+        n - want_malformed as f64,
+        "flow cache {results:?}\n{m}"
+    );
+    assert!(results[2] >= 1.0, "flow cache {results:?}");
     let fin = sluice.stop();
     fin.assert_clean();
 

@@ -104,6 +104,40 @@ pub struct WorkerStats {
     pub ports: Box<[PortCounters]>,
     /// The config generation this worker runs (stored when it switches).
     pub generation: std::sync::atomic::AtomicU64,
+    /// Flow cache lookups by [`CacheResult`], added once per burst.
+    pub flow_cache: [Counter; CacheResult::COUNT],
+}
+
+/// What the flow cache did for a packet (`sluice_flow_cache_packets_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheResult {
+    /// A hit on a path that ends in a plain output: nothing else read.
+    FastHit,
+    /// A hit whose path is replayed through the entries.
+    Hit,
+    /// Not cached: the classifiers ran and the path was recorded.
+    Miss,
+    /// The cache was not consulted (its hit rate was too low).
+    Bypassed,
+}
+
+impl CacheResult {
+    pub const COUNT: usize = 4;
+    pub const ALL: [CacheResult; Self::COUNT] = [
+        CacheResult::FastHit,
+        CacheResult::Hit,
+        CacheResult::Miss,
+        CacheResult::Bypassed,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            CacheResult::FastHit => "fast_hit",
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Bypassed => "bypassed",
+        }
+    }
 }
 
 impl WorkerStats {
@@ -118,6 +152,7 @@ impl WorkerStats {
             rx_bursts: std::array::from_fn(|_| Counter::default()),
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
             generation: Default::default(),
+            flow_cache: Default::default(),
         }
     }
 

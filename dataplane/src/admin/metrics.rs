@@ -27,6 +27,7 @@
 //! an HTTP connection thread), never on a worker.
 
 use super::http::Response;
+use crate::stats::CacheResult;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -102,6 +103,9 @@ pub struct WorkerSample {
     /// Element 0 (empty polls, already in `idle_polls`) is not shown. May be
     /// empty.
     pub rx_burst_sizes: Vec<u64>,
+    /// Packets by flow cache result, in [`CacheResult::ALL`] order (all 0
+    /// without a pipeline).
+    pub flow_cache: [u64; CacheResult::COUNT],
 }
 
 /// Packets one worker dropped for one reason.
@@ -481,6 +485,21 @@ fn render_workers(e: &mut Exposition, workers: &[WorkerSample], tsc_hz: u64) {
             f.sample(
                 &[("worker", id), ("core", core), ("state", "idle".into())],
                 w.idle_cycles as f64 / hz,
+            );
+        }
+    }
+    let mut f = e.family(
+        "sluice_flow_cache_packets",
+        Kind::Counter,
+        "Packets by what the worker's flow cache did: fast_hit (a cached plain output), hit \
+         (a cached path replayed), miss (classified and recorded), bypassed (cache not consulted: \
+         too few hits).",
+    );
+    for w in workers {
+        for r in CacheResult::ALL {
+            f.sample(
+                &[("worker", w.id.into()), ("result", r.name().into())],
+                w.flow_cache[r as usize],
             );
         }
     }

@@ -204,6 +204,7 @@ impl Shared {
                     .map(|q| (config.ports[q.port].name.clone(), q.queue))
                     .collect(),
                 rx_burst_sizes: s.rx_bursts.iter().map(|c| c.get()).collect(),
+                flow_cache: std::array::from_fn(|i| s.flow_cache[i].get()),
             })
             .collect();
         // Worker drop reasons and pipeline drop causes, merged by name (both

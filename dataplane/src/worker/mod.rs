@@ -38,7 +38,7 @@ use crate::pipeline::{
     self, exec, CompiledPipeline, Env, FlowCache, MeterHook, PacketInInfo, PassThroughMeters,
     PipelineCounters, Registers,
 };
-use crate::stats::{DropReason, WorkerStats};
+use crate::stats::{CacheResult, DropReason, WorkerStats};
 use crate::tenant::{TenantVerdict, WorkerMeterHook, WorkerTenants};
 use crate::wire::{self, FlowKey};
 use sink::WorkerSink;
@@ -357,6 +357,7 @@ impl Worker {
             self.program.down,
         );
         let (mut rx_bytes, mut malformed, mut policed) = (0u64, 0u64, 0u64);
+        let cache_before = self.program.cache.as_ref().map(cache_counts);
         for mut m in burst.drain() {
             rx_bytes += m.len() as u64;
             if !m.is_contiguous() || wire::parse(m.data(), ofport, key).is_err() {
@@ -408,6 +409,12 @@ impl Worker {
             sink.push(port as usize, m);
         }
         sink.flush();
+        if let (Some(before), Some(c)) = (cache_before, &self.program.cache) {
+            let after = cache_counts(c);
+            for (i, counter) in self.stats.flow_cache.iter().enumerate() {
+                counter.add(after[i] - before[i]);
+            }
+        }
         self.stats.rx_bursts[n].add(1);
         let pc = &self.stats.ports[in_port as usize];
         pc.rx_packets.add(n as u64);
@@ -509,6 +516,12 @@ impl Worker {
         let r = self.txbuf[port].flush(&mut self.tx[port]);
         count_tx(&self.stats, port, r);
     }
+}
+
+/// A flow cache's own counts, in [`CacheResult::ALL`] order.
+#[inline]
+fn cache_counts(c: &FlowCache) -> [u64; CacheResult::COUNT] {
+    [c.fast_hits, c.hits - c.fast_hits, c.misses, c.bypassed]
 }
 
 fn take_handle<T>(h: &mut Handle<T>) -> Option<T> {

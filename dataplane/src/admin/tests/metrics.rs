@@ -46,6 +46,7 @@ fn two_by_two() -> MetricsSnapshot {
                 tx_packets: 310,
                 rx_queues: vec![("wan".into(), 0), ("lan0".into(), 1)],
                 rx_burst_sizes: vec![90, 1, 2, 0, 3],
+                flow_cache: [5, 4, 3, 2],
             },
             WorkerSample {
                 id: 1,
@@ -58,6 +59,7 @@ fn two_by_two() -> MetricsSnapshot {
                 tx_packets: 150,
                 rx_queues: vec![("wan".into(), 1)],
                 rx_burst_sizes: Vec::new(),
+                flow_cache: [0; 4],
             },
         ],
         drops: vec![
@@ -320,6 +322,10 @@ fn two_ports_two_workers_exact_lines() {
         r#"sluice_worker_cycles_total{worker="1",core="3",state="idle"} 3500000000"#,
         r#"sluice_worker_seconds_total{worker="0",core="2",state="busy"} 1.5"#,
         r#"sluice_worker_seconds_total{worker="1",core="3",state="busy"} 0.25"#,
+        "# TYPE sluice_flow_cache_packets_total counter",
+        r#"sluice_flow_cache_packets_total{worker="0",result="fast_hit"} 5"#,
+        r#"sluice_flow_cache_packets_total{worker="0",result="bypassed"} 2"#,
+        r#"sluice_flow_cache_packets_total{worker="1",result="miss"} 0"#,
         r#"sluice_worker_packets_total{worker="0",direction="rx"} 320"#,
         r#"sluice_worker_packets_total{worker="1",direction="tx"} 150"#,
         "# TYPE sluice_worker_rx_queue_info gauge",
@@ -359,7 +365,7 @@ fn two_ports_two_workers_exact_lines() {
             .count(),
         2
     );
-    assert_eq!(text.lines().filter(|l| l.starts_with("# TYPE")).count(), 22);
+    assert_eq!(text.lines().filter(|l| l.starts_with("# TYPE")).count(), 23);
     // Deterministic.
     assert_eq!(text, render(&two_by_two(), Format::Prometheus));
 }
