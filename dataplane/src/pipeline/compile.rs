@@ -50,8 +50,8 @@ use super::overlap;
 use super::program::{self, flag, Entry, Group, Kind, Op, NONE, PARTIAL};
 use super::reference::MAX_GROUP_DEPTH;
 use crate::openflow::{
-    port, Action, Field, FlowEntry, FlowStats, GroupEntry, Instruction, MeterEntry, OutPort,
-    SourceLoc, OFPG_ANY,
+    port, Action, BandKind, Field, FlowEntry, FlowStats, GroupEntry, Instruction, MeterEntry,
+    OutPort, SourceLoc, OFPG_ANY,
 };
 
 /// What a [`Diagnostic`] is about: an index into the flows, groups or
@@ -282,6 +282,30 @@ impl CompiledPipeline {
                 entries.push(c.entry(&flows[i], &table_index));
                 compiled_flows.push(flows[i].clone());
                 origin.push(i as u32);
+            }
+        }
+        // Meters that may rewrite a DSCP some flow matches.
+        let dscp_matched = kept.iter().any(|&i| {
+            flows[i]
+                .r#match
+                .fields()
+                .iter()
+                .any(|f| f.field == Field::IpDscp)
+        });
+        if dscp_matched {
+            let remarking: Vec<u32> = meters
+                .iter()
+                .filter(|m| {
+                    m.bands
+                        .iter()
+                        .any(|b| matches!(b.kind, BandKind::DscpRemark { .. }))
+                })
+                .map(|m| m.id)
+                .collect();
+            for e in &mut entries {
+                if e.meter != NONE && remarking.contains(&e.meter) {
+                    e.flags |= flag::REMARKS;
+                }
             }
         }
         let mut compiled_groups = Vec::with_capacity(groups.len());

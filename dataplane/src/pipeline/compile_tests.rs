@@ -591,6 +591,58 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
     assert_eq!(p.totals([&cached]), p.totals([&plain]));
 }
 
+/// Meter verdicts in a fixed order.
+struct ScriptedMeters(Vec<MeterVerdict>);
+
+impl MeterHook for ScriptedMeters {
+    fn meter(&mut self, _id: u32, _len: usize) -> MeterVerdict {
+        if self.0.is_empty() {
+            MeterVerdict::Pass
+        } else {
+            self.0.remove(0)
+        }
+    }
+}
+
+#[test]
+fn a_cached_path_is_not_replayed_past_a_meter_that_may_remark_a_matched_dscp() {
+    // The first packet is remarked (AF21 -> AF22) and so misses the DSCP
+    // rule; the second, the same flow, passes the meter unchanged and
+    // must match it.
+    let p = CompiledPipeline::build(
+        &flows(&[
+            "table=0,actions=meter:1,goto_table:1",
+            "table=1,priority=10,ip,ip_dscp=18,actions=output:2",
+            "table=1,priority=5,ip,actions=output:3",
+        ]),
+        &[],
+        &meters(&["meter=1,pktps,bands=type=dscp_remark,rate=10,prec_level=1"]),
+        &PORTS,
+        7,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut m = ScriptedMeters(vec![MeterVerdict::RemarkDscp { prec_level: 1 }]);
+    let mut cache = p.new_flow_cache(64);
+    let c = p.new_counters();
+    let ports: Vec<u32> = (0..2)
+        .map(|_| {
+            let r = p.run_frame_cached(
+                &frame(),
+                1,
+                Registers::default(),
+                &mut Env::new(&mut m),
+                &c,
+                &mut cache,
+            );
+            match r.verdict {
+                Verdict::Output { port, .. } => PORTS[port as usize],
+                v => panic!("{v:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(ports, [3, 2]);
+}
+
 #[test]
 fn the_compiled_pipeline_is_shareable() {
     fn check<T: Send + Sync>() {}

@@ -77,6 +77,10 @@ pub(crate) mod flag {
     /// this entry's clear, nothing happens to the packet after its apply
     /// actions (so a group at their end may use the packet itself).
     pub const ENDS: u8 = 1 << 2;
+    /// The entry's meter has a `dscp_remark` band and some flow matches
+    /// `ip_dscp`: what follows may depend on the meter's verdict, so a
+    /// flow cache path ends here.
+    pub const REMARKS: u8 = 1 << 4;
 }
 
 /// How an entry runs: two common shapes take a short path.

@@ -508,14 +508,16 @@ impl CompiledPipeline {
                         // is (meter, write_metadata, write/clear_actions):
                         // the next lookup still depends on the key and the
                         // metadata alone. A meter that drops the packet ends
-                        // it before anything is stored.
+                        // it before anything is stored; one that may remark
+                        // a DSCP that a later table matches ends it at its
+                        // entry.
                         let end = match self.entries.get(ei as usize) {
                             Some(e) => {
                                 !(e.kind == Kind::Goto
                                     || (e.kind == Kind::General
                                         && e.goto != NONE
                                         && e.apply.0 == e.apply.1
-                                        && e.flags & flag::ONE_OUTPUT == 0))
+                                        && e.flags & (flag::ONE_OUTPUT | flag::REMARKS) == 0))
                             }
                             None => true,
                         };
