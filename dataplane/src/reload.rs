@@ -528,6 +528,8 @@ device = "net_null1"
         c.entries[0].packets.add(7);
         c.entries[0].bytes.add(700);
         c.entries[1].packets.add(2);
+        // Ages must differ visibly in dump-flows (milliseconds).
+        std::thread::sleep(std::time::Duration::from_millis(30));
         let g2 = Generation::build(
             2,
             config(&format!("{BASE}{tenants}{}", pipe("a"))),
@@ -553,6 +555,21 @@ device = "net_null1"
         // actions changed.
         assert_eq!(t2.entries, vec![(7, 700), (2, 0)]);
         assert_eq!(t2.tables[0].1, 9);
+        // And so does the flows' age, in dump-flows.
+        let durations = |p: &CompiledPipeline| -> Vec<f64> {
+            p.dump_flows([])
+                .lines()
+                .map(|l| {
+                    let d = l.split("duration=").nth(1).unwrap_or_default();
+                    d.split('s').next().unwrap_or_default().parse().unwrap()
+                })
+                .collect()
+        };
+        let (d1, d2) = (durations(p1), durations(p2));
+        assert!(
+            d1.len() == 2 && d2.iter().zip(&d1).all(|(n, o)| n >= o),
+            "{d1:?} -> {d2:?}"
+        );
     }
 
     #[test]
@@ -570,6 +587,7 @@ device = "net_null1"
         )
         .unwrap();
         g1.pipeline_counters[1].entries[0].packets.add(3);
+        std::thread::sleep(std::time::Duration::from_millis(30));
         let g2 = Generation::build(
             2,
             config(&format!(
@@ -595,6 +613,15 @@ device = "net_null1"
         p2.carry_counters_from(p1, &totals);
         let t2 = p2.totals(g2.pipeline_counters.iter().map(|c| &**c));
         assert_eq!(t2.entries, vec![(0, 0)], "priority changed: a new flow");
+        let age = |p: &CompiledPipeline| -> f64 {
+            let l = p.dump_flows([]);
+            let d = l.split("duration=").nth(1).unwrap_or_default();
+            d.split('s').next().unwrap_or_default().parse().unwrap()
+        };
+        assert!(
+            age(p2) + 0.02 < age(p1),
+            "a new flow's age starts at its generation"
+        );
         // The table keeps its lookups.
         assert_eq!(t2.tables[0].0, 3);
     }

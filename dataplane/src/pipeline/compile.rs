@@ -156,6 +156,10 @@ pub struct CompiledPipeline {
     /// set once, by the admin thread, after every worker has moved here
     /// and the old counters stopped changing; added to every total.
     carried: OnceLock<CounterTotals>,
+    /// Per entry, set with `carried`: when the flow was first installed,
+    /// for the flows an earlier generation already had (dump-flows'
+    /// `duration` then runs on across reloads); `None`: new here.
+    born: OnceLock<Vec<Option<Instant>>>,
 }
 
 impl fmt::Debug for CompiledPipeline {
@@ -347,6 +351,7 @@ impl CompiledPipeline {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             built_at: Instant::now(),
             carried: OnceLock::new(),
+            born: OnceLock::new(),
         })
     }
 
@@ -481,6 +486,7 @@ impl CompiledPipeline {
     /// whose table, priority and match are unchanged keeps its packets and
     /// bytes, a table with the same id its lookups and matches, and the
     /// drop causes theirs. Flows new in this generation start at zero.
+    /// A kept flow also keeps its age (dump-flows' `duration`).
     /// Only the first call takes effect (returns false after that).
     pub fn carry_counters_from(&self, old: &CompiledPipeline, old_totals: &CounterTotals) -> bool {
         let mut c = CounterTotals {
@@ -497,11 +503,17 @@ impl CompiledPipeline {
             .enumerate()
             .map(|(i, f)| ((f.table, f.priority, &f.r#match), i))
             .collect();
-        for (slot, f) in c.entries.iter_mut().zip(&self.flows) {
+        let mut born = vec![None; self.flows.len()];
+        for ((slot, f), b) in c.entries.iter_mut().zip(&self.flows).zip(&mut born) {
             if let Some(&i) = by_key.get(&(f.table, f.priority, &f.r#match)) {
                 *slot = old_totals.entries.get(i).copied().unwrap_or_default();
+                *b = Some(old.born(i));
             }
         }
+        if self.carried.get().is_some() {
+            return false;
+        }
+        let _ = self.born.set(born);
         for (slot, t) in c.tables.iter_mut().zip(&self.tables) {
             if let Some(i) = old.tables.iter().position(|o| o.id == t.id) {
                 *slot = old_totals.tables.get(i).copied().unwrap_or_default();
@@ -510,21 +522,29 @@ impl CompiledPipeline {
         self.carried.set(c).is_ok()
     }
 
+    /// When entry `i`'s flow was installed: this build, or the build of
+    /// the earliest generation that already had it.
+    fn born(&self, i: usize) -> Instant {
+        self.born
+            .get()
+            .and_then(|b| b.get(i).copied().flatten())
+            .unwrap_or(self.built_at)
+    }
+
     /// `ovs-ofctl dump-flows` text of every flow, with packet and byte
-    /// counters summed over `workers` and the time since this pipeline
-    /// was built as the duration. One flow a line, table then lookup
-    /// order.
+    /// counters summed over `workers` and the time since the flow was
+    /// installed as the duration (a flow kept by a reload keeps its age).
+    /// One flow a line, table then lookup order.
     pub fn dump_flows<'a>(
         &self,
         workers: impl IntoIterator<Item = &'a PipelineCounters>,
     ) -> String {
         use std::fmt::Write;
         let t = self.totals(workers);
-        let duration = self.built_at.elapsed();
         let mut out = String::with_capacity(self.flows.len() * 96);
-        for (f, &(n_packets, n_bytes)) in self.flows.iter().zip(&t.entries) {
+        for (i, (f, &(n_packets, n_bytes))) in self.flows.iter().zip(&t.entries).enumerate() {
             let stats = FlowStats {
-                duration,
+                duration: self.born(i).elapsed(),
                 n_packets,
                 n_bytes,
             };
