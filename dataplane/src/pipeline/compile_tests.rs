@@ -605,6 +605,57 @@ impl MeterHook for ScriptedMeters {
 }
 
 #[test]
+fn a_cached_metered_path_calls_its_meters_and_drops_like_the_tables() {
+    let p = CompiledPipeline::build(
+        &flows(&[
+            "table=0,actions=meter:1,write_metadata:0x1/0xff,goto_table:1",
+            "table=1,ip,actions=output:2",
+        ]),
+        &[],
+        &meters(&["meter=1,pktps,bands=type=drop,rate=10"]),
+        &PORTS,
+        7,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    use MeterVerdict::{Drop, Pass};
+    let script = vec![Pass, Pass, Drop, Pass, Drop];
+    let (plain, cached) = (p.new_counters(), p.new_counters());
+    let mut cache = p.new_flow_cache(64);
+    let (mut m1, mut m2) = (ScriptedMeters(script.clone()), ScriptedMeters(script));
+    for round in 0..5 {
+        let want = p.run_frame(
+            &frame(),
+            1,
+            Registers::default(),
+            &mut Env::new(&mut m1),
+            &plain,
+        );
+        let got = p.run_frame_cached(
+            &frame(),
+            1,
+            Registers::default(),
+            &mut Env::new(&mut m2),
+            &cached,
+            &mut cache,
+        );
+        assert_eq!(got.verdict, want.verdict, "round {round}");
+        assert_eq!(got.drops, want.drops, "round {round}");
+        assert_eq!(got.outcome.outputs, want.outcome.outputs, "round {round}");
+    }
+    assert_eq!(
+        (cache.misses, cache.fast_hits),
+        (1, 4),
+        "every hit was fast"
+    );
+    assert_eq!(p.totals([&cached]), p.totals([&plain]));
+    assert_eq!(
+        cached.drops(&DropCause::Meter { id: 1 }),
+        2,
+        "the meter's drops are counted"
+    );
+}
+
+#[test]
 fn a_cached_path_is_not_replayed_past_a_meter_that_may_remark_a_matched_dscp() {
     // The first packet is remarked (AF21 -> AF22) and so misses the DSCP
     // rule; the second, the same flow, passes the meter unchanged and

@@ -309,6 +309,10 @@ pub(crate) struct Slot {
     pub out_ofport: u32,
     pub metadata_value: u64,
     pub metadata_mask: u64,
+    /// With `out`: the meter of each path entry (`NONE`: none), called in
+    /// path order on a hit; `metered` says whether there is any.
+    pub meters: [u32; PATH_MAX],
+    pub metered: bool,
 }
 
 /// Lookups per hit-rate measurement.

@@ -342,10 +342,30 @@ impl CompiledPipeline {
                 // and no run state to touch, only the path's counters.
                 if s.out != NONE && s.out_ofport != key.in_port {
                     let len = pkt.len() as u64;
-                    for &ei in s.path.iter().take(usize::from(s.len)) {
+                    for (n, &ei) in s.path.iter().take(usize::from(s.len)).enumerate() {
                         if let Some(c) = counters.entries.get(ei as usize) {
                             c.packets.add(1);
                             c.bytes.add(len);
+                        }
+                        if s.metered && s.meters[n] != NONE {
+                            let id = s.meters[n];
+                            match env.meters.meter(id, len as usize) {
+                                MeterVerdict::Pass => {}
+                                MeterVerdict::Drop => {
+                                    let cause = DropCause::Meter { id };
+                                    if let Some(c) = counters.drops.get(cause.index()) {
+                                        c.add(1);
+                                    }
+                                    sink.dropped(cause);
+                                    cache.fast_hits += 1;
+                                    return Verdict::Drop(cause);
+                                }
+                                // No later table matches the DSCP (or the
+                                // path would have ended at this entry).
+                                MeterVerdict::RemarkDscp { prec_level } => {
+                                    exec::remark_dscp(prec_level, pkt, key, regs);
+                                }
+                            }
                         }
                     }
                     regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
@@ -963,6 +983,7 @@ impl CompiledPipeline {
         };
         let (mut out, mut out_ofport) = (NONE, NONE);
         let (mut metadata_value, mut metadata_mask) = (0u64, 0u64);
+        let (mut meters, mut metered) = ([NONE; PATH_MAX], false);
         if miss == 0 {
             let mut fast = len > 0;
             for (n, &ei) in path.iter().take(len).enumerate() {
@@ -972,7 +993,22 @@ impl CompiledPipeline {
                 };
                 let last = n + 1 == len;
                 match e.kind {
+                    // Gotos, and entries that only meter, write metadata
+                    // and go on.
                     Kind::Goto if !last => {
+                        metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
+                        metadata_mask |= e.metadata_mask;
+                    }
+                    Kind::General
+                        if !last
+                            && e.meter != NONE
+                            && e.goto != NONE
+                            && e.apply.0 == e.apply.1
+                            && e.write.0 == e.write.1
+                            && e.flags & (flag::CLEAR | flag::REMARKS) == 0 =>
+                    {
+                        meters[n] = e.meter;
+                        metered = true;
                         metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
                         metadata_mask |= e.metadata_mask;
                     }
@@ -981,7 +1017,7 @@ impl CompiledPipeline {
                 }
             }
             if !fast {
-                (out, out_ofport) = (NONE, NONE);
+                (out, out_ofport, metered) = (NONE, NONE, false);
             }
         }
         *s = Slot {
@@ -993,6 +1029,8 @@ impl CompiledPipeline {
             out_ofport,
             metadata_value,
             metadata_mask,
+            meters,
+            metered,
         };
     }
 }
