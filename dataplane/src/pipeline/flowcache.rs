@@ -20,10 +20,12 @@
 //! earlier packet left in fields this packet lacks) are part of the key, so
 //! they can cost a miss, never a wrong answer.
 //!
-//! A path of gotos (write_metadata at most) that ends in an entry whose
-//! only instruction is one output to a port is also stored as its result:
-//! that port and the composed metadata write ([`Slot::out`]), so that a hit
-//! costs the key, one probe and the path's counters.
+//! A path of gotos (write_metadata at most, or a meter: an entry that only
+//! meters, writes metadata and goes on) that ends in an entry whose only
+//! instruction is one output to a port is also stored as its result: that
+//! port, the composed metadata write and the meters to call
+//! ([`Slot::out`]), so that a hit costs the key, one probe, the path's
+//! counters and its meters.
 //!
 //! How: a two-way set-associative table of a power-of-two number of
 //! slots, indexed by a multiplicative hash of the key words; a slot holds
@@ -301,10 +303,10 @@ pub(crate) struct Slot {
     /// After the path, a miss in this table index + 1 (0: no miss, the
     /// last entry of the path is where caching stopped).
     pub miss: u32,
-    /// When the path is gotos ending in a plain output (the common
-    /// forwarding case): that output's port index and OpenFlow port, and
-    /// the metadata write the gotos compose; a hit then needs nothing
-    /// else. `NONE` otherwise.
+    /// When the path is gotos (or meter-only entries) ending in a plain
+    /// output (the common forwarding case): that output's port index and
+    /// OpenFlow port, and the metadata write the path composes; a hit then
+    /// needs nothing else but the meters below. `NONE` otherwise.
     pub out: u32,
     pub out_ofport: u32,
     pub metadata_value: u64,

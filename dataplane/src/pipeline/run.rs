@@ -39,11 +39,12 @@
 //! packet's matched fields up in the worker's
 //! [`FlowCache`](super::flowcache::FlowCache); a hit replays the entries
 //! the classifiers found last time (counting them as lookups would), a
-//! miss records them. A path of gotos ending in a plain output (the usual
-//! forwarding case) is stored with that output and its composed metadata
-//! write, and a hit on it returns the verdict after counting the path's
-//! entries, without touching an entry or building any run state. The
-//! result is the same as `process`'s, counters included.
+//! miss records them. A path of gotos (and meter-only entries) ending in a
+//! plain output (the usual forwarding case) is stored with that output, its
+//! composed metadata write and its meters, and a hit on it returns the
+//! verdict after counting the path's entries and calling its meters,
+//! without touching an entry or building any run state. The result is the
+//! same as `process`'s, counters and drops included.
 //!
 //! Threads: `process` takes `&self`; any number of workers run it at once
 //! on the same pipeline, each with its own counters (and flow cache).
