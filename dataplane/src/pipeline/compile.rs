@@ -156,10 +156,10 @@ pub struct CompiledPipeline {
     /// set once, by the admin thread, after every worker has moved here
     /// and the old counters stopped changing; added to every total.
     carried: OnceLock<CounterTotals>,
-    /// Per entry, set with `carried`: when the flow was first installed,
-    /// for the flows an earlier generation already had (dump-flows'
-    /// `duration` then runs on across reloads); `None`: new here.
-    born: OnceLock<Vec<Option<Instant>>>,
+    /// Per entry, set with `carried`: when the flow was first installed
+    /// (`built_at` for a flow new here, an earlier generation's for one it
+    /// already had), so that dump-flows' `duration` runs on across reloads.
+    born: OnceLock<Vec<Instant>>,
 }
 
 impl fmt::Debug for CompiledPipeline {
@@ -297,7 +297,7 @@ impl CompiledPipeline {
                 .any(|f| f.field == Field::IpDscp)
         });
         if dscp_matched {
-            let remarking: Vec<u32> = meters
+            let mut remarking: Vec<u32> = meters
                 .iter()
                 .filter(|m| {
                     m.bands
@@ -306,8 +306,9 @@ impl CompiledPipeline {
                 })
                 .map(|m| m.id)
                 .collect();
+            remarking.sort_unstable();
             for e in &mut entries {
-                if e.meter != NONE && remarking.contains(&e.meter) {
+                if e.meter != NONE && remarking.binary_search(&e.meter).is_ok() {
                     e.flags |= flag::REMARKS;
                 }
             }
@@ -489,6 +490,9 @@ impl CompiledPipeline {
     /// A kept flow also keeps its age (dump-flows' `duration`).
     /// Only the first call takes effect (returns false after that).
     pub fn carry_counters_from(&self, old: &CompiledPipeline, old_totals: &CounterTotals) -> bool {
+        if self.carried.get().is_some() {
+            return false;
+        }
         let mut c = CounterTotals {
             tables: vec![(0, 0); self.tables.len()],
             entries: vec![(0, 0); self.entries.len()],
@@ -503,22 +507,19 @@ impl CompiledPipeline {
             .enumerate()
             .map(|(i, f)| ((f.table, f.priority, &f.r#match), i))
             .collect();
-        let mut born = vec![None; self.flows.len()];
+        let mut born = vec![self.built_at; self.flows.len()];
         for ((slot, f), b) in c.entries.iter_mut().zip(&self.flows).zip(&mut born) {
             if let Some(&i) = by_key.get(&(f.table, f.priority, &f.r#match)) {
                 *slot = old_totals.entries.get(i).copied().unwrap_or_default();
-                *b = Some(old.born(i));
+                *b = old.born(i);
             }
         }
-        if self.carried.get().is_some() {
-            return false;
-        }
-        let _ = self.born.set(born);
         for (slot, t) in c.tables.iter_mut().zip(&self.tables) {
             if let Some(i) = old.tables.iter().position(|o| o.id == t.id) {
                 *slot = old_totals.tables.get(i).copied().unwrap_or_default();
             }
         }
+        let _ = self.born.set(born);
         self.carried.set(c).is_ok()
     }
 
@@ -527,7 +528,7 @@ impl CompiledPipeline {
     fn born(&self, i: usize) -> Instant {
         self.born
             .get()
-            .and_then(|b| b.get(i).copied().flatten())
+            .and_then(|b| b.get(i).copied())
             .unwrap_or(self.built_at)
     }
 

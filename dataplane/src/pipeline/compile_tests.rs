@@ -50,7 +50,11 @@ fn meters(lines: &[&str]) -> Vec<MeterEntry> {
 }
 
 fn compile(fl: &[&str], gr: &[&str]) -> CompiledPipeline {
-    CompiledPipeline::build(&flows(fl), &groups(gr), &[], &PORTS, 7)
+    compile_metered(fl, gr, &[])
+}
+
+fn compile_metered(fl: &[&str], gr: &[&str], me: &[&str]) -> CompiledPipeline {
+    CompiledPipeline::build(&flows(fl), &groups(gr), &meters(me), &PORTS, 7)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -606,17 +610,14 @@ impl MeterHook for ScriptedMeters {
 
 #[test]
 fn a_cached_metered_path_calls_its_meters_and_drops_like_the_tables() {
-    let p = CompiledPipeline::build(
-        &flows(&[
+    let p = compile_metered(
+        &[
             "table=0,actions=meter:1,write_metadata:0x1/0xff,goto_table:1",
             "table=1,ip,actions=output:2",
-        ]),
+        ],
         &[],
-        &meters(&["meter=1,pktps,bands=type=drop,rate=10"]),
-        &PORTS,
-        7,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+        &["meter=1,pktps,bands=type=drop,rate=10"],
+    );
     use MeterVerdict::{Drop, Pass};
     let script = vec![Pass, Pass, Drop, Pass, Drop];
     let (plain, cached) = (p.new_counters(), p.new_counters());
@@ -660,18 +661,15 @@ fn a_cached_path_is_not_replayed_past_a_meter_that_may_remark_a_matched_dscp() {
     // The first packet is remarked (AF21 -> AF22) and so misses the DSCP
     // rule; the second, the same flow, passes the meter unchanged and
     // must match it.
-    let p = CompiledPipeline::build(
-        &flows(&[
+    let p = compile_metered(
+        &[
             "table=0,actions=meter:1,goto_table:1",
             "table=1,priority=10,ip,ip_dscp=18,actions=output:2",
             "table=1,priority=5,ip,actions=output:3",
-        ]),
+        ],
         &[],
-        &meters(&["meter=1,pktps,bands=type=dscp_remark,rate=10,prec_level=1"]),
-        &PORTS,
-        7,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+        &["meter=1,pktps,bands=type=dscp_remark,rate=10,prec_level=1"],
+    );
     let mut m = ScriptedMeters(vec![MeterVerdict::RemarkDscp { prec_level: 1 }]);
     let mut cache = p.new_flow_cache(64);
     let c = p.new_counters();

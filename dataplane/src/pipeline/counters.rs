@@ -54,6 +54,15 @@ pub struct EntryCounters {
     pub bytes: Counter,
 }
 
+impl EntryCounters {
+    /// One packet of `bytes` matched the entry (owning worker only).
+    #[inline(always)]
+    pub fn count(&self, bytes: u64) {
+        self.packets.add(1);
+        self.bytes.add(bytes);
+    }
+}
+
 /// One worker's counters for one compiled pipeline (see the module docs).
 #[derive(Debug)]
 pub struct PipelineCounters {

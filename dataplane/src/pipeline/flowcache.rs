@@ -45,6 +45,7 @@
 #[cfg(test)]
 use super::fields;
 use super::fields::Registers;
+use super::program::NONE;
 use crate::openflow::Field;
 use crate::wire::FlowKey;
 
@@ -293,7 +294,7 @@ fn mask(bits: u32) -> u64 {
 }
 
 /// One cached path.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     pub key: [u64; KEY_WORDS],
     /// Global entry indices.
@@ -312,9 +313,25 @@ pub(crate) struct Slot {
     pub metadata_value: u64,
     pub metadata_mask: u64,
     /// With `out`: the meter of each path entry (`NONE`: none), called in
-    /// path order on a hit; `metered` says whether there is any.
+    /// path order on a hit.
     pub meters: [u32; PATH_MAX],
-    pub metered: bool,
+}
+
+impl Default for Slot {
+    /// Empty, and not a fast path.
+    fn default() -> Self {
+        Slot {
+            key: [0; KEY_WORDS],
+            path: [0; PATH_MAX],
+            len: 0,
+            miss: 0,
+            out: NONE,
+            out_ofport: NONE,
+            metadata_value: 0,
+            metadata_mask: 0,
+            meters: [NONE; PATH_MAX],
+        }
+    }
 }
 
 /// Lookups per hit-rate measurement.

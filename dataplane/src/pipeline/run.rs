@@ -198,13 +198,10 @@ impl<S> Run<'_, '_, '_, S> {
     where
         S: Sink<P>,
     {
-        if let Some(c) = self.counters.drops.get(cause.index()) {
-            c.add(1);
-        }
         if self.first_drop.is_none() {
             self.first_drop = Some(cause);
         }
-        self.sink.dropped(cause);
+        count_drop(self.counters, self.sink, cause);
     }
 
     fn stop<P>(&mut self, stop: Stop)
@@ -343,21 +340,17 @@ impl CompiledPipeline {
                 // and no run state to touch, only the path's counters.
                 if s.out != NONE && s.out_ofport != key.in_port {
                     let len = pkt.len() as u64;
-                    for (n, &ei) in s.path.iter().take(usize::from(s.len)).enumerate() {
+                    let n = usize::from(s.len);
+                    for (&ei, &id) in s.path.iter().zip(&s.meters).take(n) {
                         if let Some(c) = counters.entries.get(ei as usize) {
-                            c.packets.add(1);
-                            c.bytes.add(len);
+                            c.count(len);
                         }
-                        if s.metered && s.meters[n] != NONE {
-                            let id = s.meters[n];
+                        if id != NONE {
                             match env.meters.meter(id, len as usize) {
                                 MeterVerdict::Pass => {}
                                 MeterVerdict::Drop => {
                                     let cause = DropCause::Meter { id };
-                                    if let Some(c) = counters.drops.get(cause.index()) {
-                                        c.add(1);
-                                    }
-                                    sink.dropped(cause);
+                                    count_drop(counters, sink, cause);
                                     cache.fast_hits += 1;
                                     return Verdict::Drop(cause);
                                 }
@@ -557,8 +550,7 @@ impl CompiledPipeline {
                 return;
             };
             if let Some(c) = counters.entries.get(ei as usize) {
-                c.packets.add(1);
-                c.bytes.add(len);
+                c.count(len);
             }
             run.entry = ei;
             match e.kind {
@@ -954,6 +946,15 @@ impl CompiledPipeline {
     }
 }
 
+/// Counts a drop (the packet's or a bucket copy's) and reports it.
+#[inline]
+fn count_drop<P, S: Sink<P>>(counters: &PipelineCounters, sink: &mut S, cause: DropCause) {
+    if let Some(c) = counters.drops.get(cause.index()) {
+        c.add(1);
+    }
+    sink.dropped(cause);
+}
+
 /// The flow cache's answer for one packet.
 #[derive(Clone, Copy)]
 enum Probe {
@@ -966,10 +967,10 @@ enum Probe {
 }
 
 impl CompiledPipeline {
-    /// Records a path in slot `i` of the flow cache. A path of gotos that
-    /// ends in a plain output (the common forwarding case) is marked with
-    /// that output and its composed metadata write, so that a hit needs
-    /// nothing else.
+    /// Records a path in slot `i` of the flow cache. A path of gotos and
+    /// meter-only entries that ends in a plain output (the common
+    /// forwarding case) is marked with that output, its composed metadata
+    /// write and its meters, so that a hit needs nothing else.
     fn store(
         &self,
         cache: Option<&mut FlowCache>,
@@ -984,7 +985,7 @@ impl CompiledPipeline {
         };
         let (mut out, mut out_ofport) = (NONE, NONE);
         let (mut metadata_value, mut metadata_mask) = (0u64, 0u64);
-        let (mut meters, mut metered) = ([NONE; PATH_MAX], false);
+        let mut meters = [NONE; PATH_MAX];
         if miss == 0 {
             let mut fast = len > 0;
             for (n, &ei) in path.iter().take(len).enumerate() {
@@ -992,33 +993,28 @@ impl CompiledPipeline {
                     fast = false;
                     break;
                 };
+                // An entry that only meters, writes metadata and goes on.
+                let meters_only = e.kind == Kind::General
+                    && e.meter != NONE
+                    && e.goto != NONE
+                    && e.apply.0 == e.apply.1
+                    && e.write.0 == e.write.1
+                    && e.flags & (flag::CLEAR | flag::REMARKS) == 0;
                 let last = n + 1 == len;
-                match e.kind {
-                    // Gotos, and entries that only meter, write metadata
-                    // and go on.
-                    Kind::Goto if !last => {
-                        metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
-                        metadata_mask |= e.metadata_mask;
-                    }
-                    Kind::General
-                        if !last
-                            && e.meter != NONE
-                            && e.goto != NONE
-                            && e.apply.0 == e.apply.1
-                            && e.write.0 == e.write.1
-                            && e.flags & (flag::CLEAR | flag::REMARKS) == 0 =>
-                    {
+                if last && e.kind == Kind::Output {
+                    (out, out_ofport) = e.out;
+                } else if !last && (e.kind == Kind::Goto || meters_only) {
+                    if meters_only {
                         meters[n] = e.meter;
-                        metered = true;
-                        metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
-                        metadata_mask |= e.metadata_mask;
                     }
-                    Kind::Output if last => (out, out_ofport) = e.out,
-                    _ => fast = false,
+                    metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
+                    metadata_mask |= e.metadata_mask;
+                } else {
+                    fast = false;
                 }
             }
             if !fast {
-                (out, out_ofport, metered) = (NONE, NONE, false);
+                (out, out_ofport, meters) = (NONE, NONE, [NONE; PATH_MAX]);
             }
         }
         *s = Slot {
@@ -1031,7 +1027,6 @@ impl CompiledPipeline {
             metadata_value,
             metadata_mask,
             meters,
-            metered,
         };
     }
 }
