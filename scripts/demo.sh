@@ -30,11 +30,14 @@ ip netns del "$nsb" 2>/dev/null || true
 echo "== starting sluice (embedded config/demo.toml)"
 "$bin" run &
 pid=$!
+# The admin endpoint answers only once every port is started: moving a tap
+# into its namespace before that makes the tap PMD's setup fail (ENODEV).
 for _ in $(seq 100); do
-  ip link show sl-a >/dev/null 2>&1 && ip link show sl-b >/dev/null 2>&1 && break
+  curl -fsS -o /dev/null http://127.0.0.1:9091/status 2>/dev/null && break
   kill -0 "$pid" 2>/dev/null || { echo "sluice exited early" >&2; exit 1; }
   sleep 0.1
 done
+curl -fsS -o /dev/null http://127.0.0.1:9091/status || { echo "sluice did not come up" >&2; exit 1; }
 
 ip netns add "$nsa"; ip netns add "$nsb"
 ip link set sl-a netns "$nsa"; ip link set sl-b netns "$nsb"
