@@ -47,7 +47,7 @@ use super::classifier::{Classifier, Rule};
 use super::counters::{CounterTotals, PipelineCounters};
 use super::flowcache::{FlowCache, KeySpec};
 use super::overlap;
-use super::program::{self, flag, Entry, Group, Kind, Op, NONE, PARTIAL};
+use super::program::{self, flag, Entry, Group, Kind, Op, Step, NONE, PARTIAL};
 use super::reference::MAX_GROUP_DEPTH;
 use crate::openflow::{
     port, Action, BandKind, Field, FlowEntry, FlowStats, GroupEntry, Instruction, MeterEntry,
@@ -131,6 +131,8 @@ pub struct CompiledPipeline {
     /// Table id → index into `tables`, [`NONE`] for a table without flows.
     pub(crate) table_index: [u32; 256],
     pub(crate) entries: Vec<Entry>,
+    /// Per entry: [`Step::of`] it.
+    pub(crate) steps: Vec<Step>,
     pub(crate) ops: Vec<Op>,
     /// Per op: its action-set slot (`| PARTIAL`), for write-actions ops.
     pub(crate) op_slot: Vec<u8>,
@@ -334,10 +336,12 @@ impl CompiledPipeline {
             kept.iter()
                 .flat_map(|&i| flows[i].r#match.fields().iter().map(|f| f.field)),
         );
+        let steps = entries.iter().map(Step::of).collect();
         Ok(CompiledPipeline {
             tables,
             table_index,
             entries,
+            steps,
             ops,
             op_slot,
             groups: compiled_groups,

@@ -18,7 +18,7 @@ use crate::rng::XorShift64;
 use crate::wire::build::{Ipv4, PacketBuilder};
 use crate::wire::{self, FlowKey};
 
-use super::reference_tests::{frame, A, B};
+use super::reference_tests::{frame, tcp_frame, A, B};
 
 const PORTS: [u32; 4] = [1, 2, 3, 4];
 
@@ -1243,4 +1243,77 @@ fn process_keeps_the_key_in_step_with_the_packet() {
     assert_eq!(key.normalized(), fresh.normalized());
     assert_eq!(fresh.vlan_vid, 0x1007);
     assert_eq!(fresh.ipv4_src, 0x0a00_0009);
+}
+
+#[test]
+fn plain_entries_take_steps_and_the_rest_read_their_entry() {
+    use super::program::Step;
+    let p = compile(
+        &[
+            "table=0,priority=3,in_port=1,actions=goto_table:1",
+            "table=0,priority=2,in_port=2,actions=write_metadata:0x4,goto_table:1",
+            "table=1,priority=3,ip,nw_dst=10.0.0.2,actions=output:3",
+            "table=1,priority=2,ip,actions=output:3,write_metadata:0x1/0x1",
+            "table=1,priority=1,actions=output:4,output:3",
+        ],
+        &[],
+    );
+    let steps: Vec<Step> = p.steps.clone();
+    assert_eq!(steps.len(), p.entries.len());
+    // A goto without metadata names the table index; an output names the
+    // port index and its OpenFlow number; a metadata write or more than
+    // one action reads the entry.
+    assert_eq!(steps[0], Step { code: 1, ofport: 0 });
+    assert_eq!(steps[1], Step::GENERAL);
+    assert_eq!(
+        steps[2],
+        Step {
+            code: Step::OUTPUT | 2,
+            ofport: 3
+        }
+    );
+    assert_eq!(steps[3], Step::GENERAL);
+    assert_eq!(steps[4], Step::GENERAL);
+    let c = p.new_counters();
+    let mut m = PassThroughMeters;
+    let mut go = |frame: &[u8], in_port| {
+        p.run_frame(
+            frame,
+            in_port,
+            Registers::default(),
+            &mut Env::new(&mut m),
+            &c,
+        )
+    };
+    // Step, step: out on port 3, nothing written.
+    let r = go(&frame(), 1);
+    assert_eq!(r.outcome.outputs.len(), 1);
+    assert_eq!(r.outcome.outputs[0].port, 3);
+    assert_eq!(r.outcome.final_regs.metadata, 0);
+    // Entry, step: the goto's metadata stays.
+    let r = go(&frame(), 2);
+    assert_eq!(r.outcome.outputs[0].port, 3);
+    assert_eq!(r.outcome.final_regs.metadata, 4);
+    // Step, entry: the output entry's metadata write is made.
+    let r = go(&tcp_frame(0x0a00_0001, 0x0a00_0009, 1234, 80), 1);
+    assert_eq!(r.outcome.outputs[0].port, 3);
+    assert_eq!(r.outcome.final_regs.metadata, 1);
+    assert_eq!(c.entries[0].packets.get(), 2);
+    assert_eq!(c.entries[2].packets.get(), 2);
+    assert_eq!(c.entries[3].packets.get(), 1);
+    // The same through the flow cache: recorded, then the fast path.
+    let mut cache = p.new_flow_cache(64);
+    for _ in 0..2 {
+        let r = p.run_frame_cached(
+            &tcp_frame(0x0a00_0001, 0x0a00_0009, 1234, 80),
+            2,
+            Registers::default(),
+            &mut Env::new(&mut m),
+            &c,
+            &mut cache,
+        );
+        assert_eq!(r.outcome.outputs[0].port, 3);
+        assert_eq!(r.outcome.final_regs.metadata, 5, "0x4, then 0x1/0x1");
+    }
+    assert_eq!(cache.fast_hits, 1);
 }

@@ -130,6 +130,44 @@ impl Entry {
     }
 }
 
+/// What an entry of one of the two plain shapes does, in 8 bytes: go to
+/// a table, or output to a port and end, writing no metadata. The lookup
+/// loop reads these instead of the 64-byte [`Entry`] (one per entry, in
+/// the same order), so that a large table's hit costs its classifier and
+/// its counters, not a third cache line: 10,000 routes are 80 KiB of
+/// steps against 640 KiB of entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// A table index (below [`Step::OUTPUT`]), `OUTPUT | port index`, or
+    /// [`Step::GENERAL`]: read the entry.
+    pub code: u32,
+    /// With `OUTPUT`: the port's OpenFlow number (an output to the
+    /// packet's own in_port is not sent).
+    pub ofport: u32,
+}
+
+impl Step {
+    pub const OUTPUT: u32 = 1 << 31;
+    pub const GENERAL: Step = Step {
+        code: u32::MAX,
+        ofport: 0,
+    };
+
+    pub fn of(e: &Entry) -> Step {
+        match e.kind {
+            Kind::Goto if e.metadata_mask == 0 && e.goto < Self::OUTPUT => Step {
+                code: e.goto,
+                ofport: 0,
+            },
+            Kind::Output if e.metadata_mask == 0 && e.out.0 < Self::OUTPUT - 1 => Step {
+                code: Self::OUTPUT | e.out.0,
+                ofport: e.out.1,
+            },
+            _ => Self::GENERAL,
+        }
+    }
+}
+
 /// Number of action-set slots.
 pub(crate) const SLOTS: usize = 10 + ALL_FIELDS.len() + 5;
 /// Slot of the group action.

@@ -59,7 +59,8 @@ use super::groups;
 use super::outcome::{DropCause, Egress, Outcome, PacketIn, PacketInReason};
 use super::packet::{PacketBuf, VecPacket};
 use super::program::{
-    flag, slot_field, Entry, Kind, Op, COMBINED, GROUP_SLOT, NONE, OUTPUT_SLOT, PARTIAL, SLOTS,
+    flag, slot_field, Entry, Kind, Op, Step, COMBINED, GROUP_SLOT, NONE, OUTPUT_SLOT, PARTIAL,
+    SLOTS,
 };
 use super::reference::MAX_GROUP_DEPTH;
 use crate::openflow::{Action, Field, GroupType, OFPCML_NO_BUFFER};
@@ -545,14 +546,30 @@ impl CompiledPipeline {
                 }
                 ei
             };
-            let Some(e) = self.entries.get(ei as usize) else {
-                run.drop::<P>(DropCause::TableMiss { table: 0 });
-                return;
-            };
             if let Some(c) = counters.entries.get(ei as usize) {
                 c.count(len);
             }
             run.entry = ei;
+            // The plain shapes without reading the entry.
+            let step = self
+                .steps
+                .get(ei as usize)
+                .copied()
+                .unwrap_or(Step::GENERAL);
+            if step.code < Step::OUTPUT {
+                ti = step.code;
+                continue;
+            }
+            if step != Step::GENERAL {
+                if step.ofport != run.in_port {
+                    run.output(fl.buf.get(), step.code & !Step::OUTPUT, fl.queue);
+                }
+                break;
+            }
+            let Some(e) = self.entries.get(ei as usize) else {
+                run.drop::<P>(DropCause::TableMiss { table: 0 });
+                return;
+            };
             match e.kind {
                 Kind::Goto => {
                     fl.regs.metadata = (fl.regs.metadata & !e.metadata_mask) | e.metadata_value;
@@ -560,6 +577,7 @@ impl CompiledPipeline {
                     continue;
                 }
                 Kind::Output => {
+                    fl.regs.metadata = (fl.regs.metadata & !e.metadata_mask) | e.metadata_value;
                     if e.out.1 != run.in_port {
                         run.output(fl.buf.get(), e.out.0, fl.queue);
                     }
@@ -1007,11 +1025,11 @@ impl CompiledPipeline {
                     if meters_only {
                         meters[n] = e.meter;
                     }
-                    metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
-                    metadata_mask |= e.metadata_mask;
                 } else {
                     fast = false;
                 }
+                metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
+                metadata_mask |= e.metadata_mask;
             }
             if !fast {
                 (out, out_ofport, meters) = (NONE, NONE, [NONE; PATH_MAX]);
