@@ -415,14 +415,7 @@ impl FlowCache {
         let mut empty = None;
         for i in [base, base | 1] {
             match self.slots.get(i) {
-                // Unused words are zero in both; XOR-OR over all of them
-                // compiles to a few vector ops (`==` calls memcmp).
-                Some(s)
-                    if s.len != 0
-                        && s.key.iter().zip(key).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0 =>
-                {
-                    return Ok(i)
-                }
+                Some(s) if s.len != 0 && same_key(&s.key, key, words) => return Ok(i),
                 Some(s) if s.len == 0 && empty.is_none() => empty = Some(i),
                 _ => {}
             }
@@ -440,15 +433,56 @@ impl FlowCache {
         self.slots.iter_mut().for_each(|s| s.len = 0);
     }
 
+    /// Two words per multiply (the 128-bit product of the words, each
+    /// XORed with a constant, folded to 64 bits: every output bit depends
+    /// on every input bit), so a fixed-layout key of 4 words costs two
+    /// multiplies and no loop. The slot index takes the top bits.
     #[inline]
     fn hash(&self, key: &[u64; KEY_WORDS], words: usize) -> u64 {
-        let mut h: u64 = 0x243f_6a88_85a3_08d3;
-        for &w in key.iter().take(words) {
-            h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            h ^= h >> 29;
+        let h = fold(
+            key[0] ^ 0x243f_6a88_85a3_08d3,
+            key[1] ^ 0x1319_8a2e_0370_7344,
+        ) ^ fold(
+            key[2] ^ 0xa409_3822_299f_31d0,
+            key[3] ^ 0x082e_fa98_ec4e_6c89,
+        );
+        if words <= 4 {
+            return fold(h, 0x9e37_79b9_7f4a_7c15);
         }
-        h
+        let g = fold(
+            key[4] ^ 0x4528_21e6_38d0_1377,
+            key[5] ^ 0xbe54_66cf_34e9_0c6c,
+        ) ^ fold(
+            key[6] ^ 0xc0ac_29b7_c97c_50dd,
+            key[7] ^ 0x3f84_d5b5_b547_0917,
+        );
+        fold(h ^ g.rotate_left(32), 0x9e37_79b9_7f4a_7c15)
     }
+}
+
+/// Whether two keys of `words` words are equal (the words after them are
+/// zero in both). XOR-OR compiles to a few vector ops (`==` calls memcmp);
+/// a fixed-layout key compares half the array.
+#[inline(always)]
+fn same_key(a: &[u64; KEY_WORDS], b: &[u64; KEY_WORDS], words: usize) -> bool {
+    let diff = |r: std::ops::Range<usize>| {
+        a[r.clone()]
+            .iter()
+            .zip(&b[r])
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+    };
+    if words <= 4 {
+        diff(0..4) == 0
+    } else {
+        diff(0..KEY_WORDS) == 0
+    }
+}
+
+/// The 128-bit product of `a` and `b`, high half XOR low half.
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p >> 64) as u64 ^ p as u64
 }
 
 #[cfg(test)]
