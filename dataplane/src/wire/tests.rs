@@ -1039,7 +1039,148 @@ fn corpus() -> Vec<Vec<u8>> {
     ];
     let mut v: Vec<Vec<u8>> = bs.iter().map(|b| b.build().unwrap()).collect();
     v.push(HANDMADE.to_vec());
+    v.extend(fast_shapes().iter().map(|b| b.build().unwrap()));
     v
+}
+
+/// IPv4 with DF set, as most senders send it.
+fn ipv4_df() -> Ipv4 {
+    Ipv4 {
+        src: V4A,
+        dst: V4B,
+        dont_frag: true,
+        ttl: 63,
+        dscp: 46,
+        ecn: 1,
+        ..Ipv4::default()
+    }
+}
+
+/// Frames of at least 58 bytes, the length from which `parse` tries its
+/// fast path: the shapes it takes (Ethernet, at most one tag, IPv4 with
+/// IHL 5 and not fragmented, UDP or TCP) and their neighbours that it must
+/// hand to the general walk.
+fn fast_shapes() -> Vec<PacketBuilder> {
+    vec![
+        // The R2 benchmark frame: VLAN, IPv4 with DF, UDP, 14 bytes.
+        eth()
+            .vlan(150, 0)
+            .ipv4_with(ipv4_df())
+            .udp(4000, 5000)
+            .payload(&[0; 14]),
+        eth().ipv4_with(ipv4_df()).udp(1, 2).pad60(),
+        eth().ipv4(V4A, V4B).tcp(3, 4).payload(&[0; 6]),
+        // Exactly 58 bytes: the TCP header ends the frame.
+        eth().vlan(5, 7).ipv4(V4A, V4B).tcp(3, 4),
+        eth().svlan(9, 1).ipv4_with(ipv4_df()).udp(1, 2).pad60(),
+        eth()
+            .vlan(1, 0)
+            .ipv4(V4A, V4B)
+            .tcp_with(Tcp {
+                flags: tcp::flags::SYN | tcp::flags::ACK | tcp::flags::CWR,
+                options: vec![2, 4, 5, 0xb4],
+                ..Tcp::default()
+            })
+            .payload(&[1; 300]),
+        eth().vlan(2, 0).ipv4(V4A, V4B).udp(7, 8).payload(&[0; 200]),
+        // Not taken: options, fragments, other protocols, two tags,
+        // another ethertype after the tag.
+        eth()
+            .vlan(3, 0)
+            .ipv4_with(Ipv4 {
+                src: V4A,
+                dst: V4B,
+                options: vec![0x94, 4, 0, 0],
+                ..Ipv4::default()
+            })
+            .udp(1, 2)
+            .pad60(),
+        eth()
+            .ipv4_with(Ipv4 {
+                src: V4A,
+                dst: V4B,
+                more_frags: true,
+                ..Ipv4::default()
+            })
+            .udp(1, 2)
+            .payload(&[0; 24]),
+        eth()
+            .vlan(4, 0)
+            .ipv4_with(Ipv4 {
+                src: V4A,
+                dst: V4B,
+                frag_offset: 16,
+                protocol: Some(ip_proto::TCP),
+                ..Ipv4::default()
+            })
+            .payload(&[0; 24]),
+        eth()
+            .vlan(6, 0)
+            .ipv4(V4A, V4B)
+            .icmpv4_echo(true, 1, 2)
+            .pad60(),
+        eth()
+            .ipv4(V4A, V4B)
+            .sctp(1, 2, 3)
+            .payload(&[0, 0, 0, 4])
+            .pad60(),
+        eth().vlan(7, 0).vlan(8, 0).ipv4(V4A, V4B).udp(1, 2).pad60(),
+        eth().vlan(9, 0).ipv6(V6A, V6B).udp(1, 2),
+        eth()
+            .vlan(10, 0)
+            .arp(Arp {
+                op: 2,
+                sha: A,
+                spa: V4A,
+                tha: B,
+                tpa: V4B,
+            })
+            .pad60(),
+    ]
+}
+
+/// The fast path's edges: every truncation, every value of each of the
+/// first 64 bytes, every IPv4 total length and every UDP length / TCP data
+/// offset and flags word, and padding after the IP packet, of every
+/// `fast_shapes` frame. `check_consistent` holds `parse` to the general
+/// walk and to the reference on each.
+#[test]
+fn fast_path_edges() {
+    let mut rng = XorShift64::new(4);
+    for b in fast_shapes() {
+        let f = b.build().unwrap();
+        assert!(f.len() >= 58, "{}", f.len());
+        let k = check_consistent(&f, &mut rng).unwrap();
+        for n in 0..f.len() {
+            let _ = check_consistent(&f[..n], &mut rng);
+        }
+        let mut g = f.clone();
+        for i in 0..f.len().min(64) {
+            for v in 0..=255 {
+                g[i] = v;
+                let _ = check_consistent(&g, &mut rng);
+            }
+            g[i] = f[i];
+        }
+        let l3 = usize::from(k.l3_offset);
+        let mut words = vec![l3 + 2];
+        if k.has(present::L4) {
+            let l4 = usize::from(k.l4_offset);
+            words.push(l4 + if k.ip_proto == ip_proto::TCP { 12 } else { 4 });
+        }
+        for at in words {
+            for w in 0..=u16::MAX {
+                g[at..at + 2].copy_from_slice(&w.to_be_bytes());
+                let _ = check_consistent(&g, &mut rng);
+            }
+            g[at..at + 2].copy_from_slice(&f[at..at + 2]);
+        }
+        for extra in [1, 2, 3, 8, 100] {
+            g.resize(f.len() + extra, 0xa5);
+            let padded = check_consistent(&g, &mut rng).unwrap();
+            assert_eq!(padded, k, "{extra} bytes of padding");
+        }
+    }
 }
 
 /// A key full of junk, to show that `parse` writes what it promises.
@@ -1089,10 +1230,20 @@ fn junk_key(rng: &mut XorShift64) -> FlowKey {
 
 /// Checks one frame: `parse` into a junk key agrees with the reference
 /// parser (same error, or same normalized key), and offsets point inside
-/// the frame at the bytes the key claims.
+/// the frame at the bytes the key claims. It also agrees with the general
+/// walk (`parse` without its fast path) exactly: same result, and from the
+/// same junk the same key, every field (stale ones included) and on `Err`
+/// too.
 fn check_consistent(frame: &[u8], rng: &mut XorShift64) -> Result<FlowKey, Malformed> {
     let mut k = junk_key(rng);
+    let mut g = k;
     let got = parse(frame, 3, &mut k);
+    assert_eq!(
+        got,
+        parse::parse_general(frame, 3, &mut g),
+        "fast path vs general walk on {frame:02x?}"
+    );
+    assert_eq!(k, g, "fast path vs general walk on {frame:02x?}");
     let want = reference_parse(frame, 3);
     match (&got, &want) {
         (Ok(()), Ok(w)) => {
