@@ -334,8 +334,9 @@ impl Default for Slot {
     }
 }
 
-/// Lookups per hit-rate measurement.
+/// Lookups per hit-rate measurement (a power of two).
 pub const WINDOW: u32 = 1024;
+const _: () = assert!(WINDOW.is_power_of_two());
 /// Packets that bypass the cache after a window with fewer than one hit in
 /// four.
 pub const BYPASS: u32 = 128 * 1024;
@@ -354,8 +355,8 @@ pub struct FlowCache {
     /// Packets that did not consult the cache (hit rate too low).
     pub bypassed: u64,
     skip: u32,
-    window: u32,
-    window_hits: u32,
+    /// `hits` when the current window began.
+    window_start_hits: u64,
 }
 
 impl FlowCache {
@@ -372,8 +373,7 @@ impl FlowCache {
             fast_hits: 0,
             bypassed: 0,
             skip: 0,
-            window: 0,
-            window_hits: 0,
+            window_start_hits: 0,
         }
     }
 
@@ -388,23 +388,27 @@ impl FlowCache {
         true
     }
 
-    /// Counts a lookup; ends the window and decides about bypassing.
-    #[inline]
+    /// Counts a lookup; every [`WINDOW`] lookups, decides about bypassing
+    /// (out of line: a hit costs an increment and a test).
+    #[inline(always)]
     pub(crate) fn account(&mut self, hit: bool) {
         if hit {
             self.hits += 1;
-            self.window_hits += 1;
         } else {
             self.misses += 1;
         }
-        self.window += 1;
-        if self.window >= WINDOW {
-            if self.window_hits * 4 < self.window {
-                self.skip = BYPASS;
-            }
-            self.window = 0;
-            self.window_hits = 0;
+        if (self.hits + self.misses) % u64::from(WINDOW) == 0 {
+            self.end_window();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_window(&mut self) {
+        if (self.hits - self.window_start_hits) * 4 < u64::from(WINDOW) {
+            self.skip = BYPASS;
+        }
+        self.window_start_hits = self.hits;
     }
 
     /// The slot holding `key` (`Ok`), or the slot to record it in (`Err`).
