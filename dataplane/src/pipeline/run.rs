@@ -427,7 +427,15 @@ impl CompiledPipeline {
             regs,
             queue: None,
         };
-        self.pipeline(&mut fl, &mut run, cache);
+        // Without a cache to replay or record (none, another pipeline's,
+        // or bypassed: most packets at 100,000 flows) the loop is built
+        // without any of that bookkeeping.
+        match cache {
+            Some((c, probe @ (Probe::Hit(_) | Probe::Miss(..)))) => {
+                self.pipeline::<P, S, true>(&mut fl, &mut run, Some((c, probe)))
+            }
+            _ => self.pipeline::<P, S, false>(&mut fl, &mut run, None),
+        }
         if let Some((port, queue)) = run.pending {
             Verdict::Output { port, queue }
         } else if run.emitted {
@@ -446,7 +454,7 @@ impl CompiledPipeline {
 
     /// Tables from 0 until the pipeline ends or drops, then the action set.
     #[inline]
-    fn pipeline<P: PacketBuf, S: Sink<P>>(
+    fn pipeline<P: PacketBuf, S: Sink<P>, const CACHED: bool>(
         &self,
         fl: &mut Flight<'_, P>,
         run: &mut Run<'_, '_, '_, S>,
@@ -485,12 +493,12 @@ impl CompiledPipeline {
             Some((_, Probe::Off)) | None => None,
         };
         loop {
-            let ei = if step < replay_len {
+            let ei = if CACHED && step < replay_len {
                 let ei = replay_path[step];
                 step += 1;
                 ei
             } else {
-                if replay_miss != 0 && step == replay_len {
+                if CACHED && replay_miss != 0 && step == replay_len {
                     let mt = replay_miss - 1;
                     if let Some(c) = counters.misses.get(mt as usize) {
                         c.add(1);
@@ -507,14 +515,14 @@ impl CompiledPipeline {
                     if let Some(c) = counters.misses.get(ti as usize) {
                         c.add(1);
                     }
-                    if let Some(i) = record {
+                    if let (true, Some(i)) = (CACHED, record) {
                         self.store(cache.as_deref_mut(), i, rec_key, rec_path, rec_len, ti + 1);
                     }
                     run.drop::<P>(DropCause::TableMiss { table: table.id });
                     return;
                 };
                 let ei = table.base + id;
-                if let Some(i) = record {
+                if let (true, Some(i)) = (CACHED, record) {
                     if rec_len < PATH_MAX {
                         rec_path[rec_len] = ei;
                         rec_len += 1;
