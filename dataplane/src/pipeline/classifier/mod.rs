@@ -269,17 +269,27 @@ impl Classifier {
     /// The id of the winning rule for this packet, if any rule matches.
     #[inline]
     pub fn lookup(&self, key: &FlowKey, regs: &Registers) -> Option<u32> {
-        rank_id(self.lookup_rank(key, regs))
-    }
-
-    #[inline]
-    fn lookup_rank(&self, key: &FlowKey, regs: &Registers) -> u64 {
         match &self.imp {
             Imp::Direct(d) => d.lookup(key),
             Imp::Exact(e) => e.lookup(key, regs),
-            Imp::Lpm(l) => l.lookup(key, regs),
-            Imp::Tree { groups, tree } => tree.lookup(&key::extract(key, regs, *groups)),
+            Imp::Lpm(l) => Self::lpm_lookup(l, key, regs),
+            Imp::Tree { groups, tree } => Self::tree_lookup(tree, *groups, key, regs),
         }
+    }
+
+    // Every kind's lookup is out of line, so that this dispatch inlines
+    // into its caller and each kind sets up only its own stack frame (the
+    // tree's packed key and search state made every lookup pay for
+    // theirs).
+
+    #[inline(never)]
+    fn lpm_lookup(l: &lpm::Lpm, key: &FlowKey, regs: &Registers) -> Option<u32> {
+        rank_id(l.lookup(key, regs))
+    }
+
+    #[inline(never)]
+    fn tree_lookup(tree: &Tree, groups: Groups, key: &FlowKey, regs: &Registers) -> Option<u32> {
+        rank_id(tree.lookup(&key::extract(key, regs, groups)))
     }
 
     /// [`lookup`](Self::lookup) for each of `keys` with the registers of

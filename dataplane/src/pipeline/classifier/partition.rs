@@ -23,7 +23,7 @@
 //!
 //! Threads: built by the compiler, then read-only.
 
-use super::key::{word_fp, FastMap, FastSet, KeyMap, PackedRule, Words, WORDS};
+use super::key::{word_fp, FastMap, FastSet, IdMap, PackedRule, Words, WORDS};
 use super::{linear, tss};
 
 /// Cost model, in instructions (measured with cachegrind on the R2 tables
@@ -88,7 +88,7 @@ struct Node {
 struct SplitTable {
     mask: u64,
     /// Value → child node index + 1.
-    children: KeyMap,
+    children: IdMap,
 }
 
 #[derive(Clone, Debug)]
@@ -161,8 +161,9 @@ impl Tree {
         let sp = &self.splits[n.a as usize];
         let below = sp
             .children
-            .iter()
-            .map(|(_, c)| self.depth((c - 1) as u32))
+            .pairs()
+            .into_iter()
+            .map(|(_, c)| self.depth(c - 1))
             .max()
             .unwrap_or(0);
         let wild = if n.b == NONE { 0 } else { self.depth(n.b) };
@@ -200,11 +201,10 @@ impl Tree {
                     sp.mask,
                     sp.children.len()
                 );
-                let mut shown: Vec<(u64, u64)> =
-                    sp.children.iter().map(|(k, c)| (k[0], c)).collect();
+                let mut shown = sp.children.pairs();
                 shown.sort_unstable();
                 for (k, c) in shown.iter().take(3) {
-                    self.describe_node((c - 1) as u32, depth + 1, &format!("{k:#x}: "), out);
+                    self.describe_node(c - 1, depth + 1, &format!("{k:#x}: "), out);
                 }
                 if shown.len() > 3 {
                     let _ = writeln!(out, "{pad}  ... {} more", shown.len() - 3);
@@ -291,7 +291,7 @@ impl Tree {
         let mut entries = Vec::with_capacity(groups.len());
         for (v, g) in groups {
             let c = self.node(g, ranges, shape, depth + 1);
-            entries.push(([v], u64::from(c) + 1));
+            entries.push((v, c + 1));
         }
         node.kind = Kind::Split;
         node.words[0] = word as u8;
@@ -302,7 +302,7 @@ impl Tree {
             self.node(wild, ranges, shape, depth + 1)
         };
         node.a = self.splits.len() as u32;
-        let children = KeyMap::build(1, entries.iter().map(|(k, v)| (&k[..], *v)), |a, _| a);
+        let children = IdMap::build(&entries, |a, _| a);
         self.splits.push(SplitTable { mask, children });
         self.push(node)
     }
@@ -334,8 +334,8 @@ impl Tree {
                         let c = self
                             .splits
                             .get(n.a as usize)
-                            .map_or(0, |sp| sp.children.get1(k[n.words[0] as usize] & sp.mask));
-                        let (wild, child) = (n.b, (c as u32).wrapping_sub(1));
+                            .map_or(0, |sp| sp.children.get(k[n.words[0] as usize] & sp.mask));
+                        let (wild, child) = (n.b, c.wrapping_sub(1));
                         let next = match (c != 0, wild != NONE) {
                             (true, true) => {
                                 let rank =

@@ -430,6 +430,127 @@ fn exact_equals_naive() {
     });
 }
 
+/// Exact tables at the edges of the compact layout: key 0 and all-ones,
+/// a masked key field, a guard that fails, two key fields in 32 bits, a
+/// key wider than 32 bits, a table of one keyed rule (all guard), keys
+/// given twice, and a winning id whose id + 1 does not fit (wide
+/// answers; `compact_top` says whether the table stays compact with the
+/// last rule's id `u32::MAX`).
+#[test]
+fn exact_layouts_equal_naive() {
+    let mut rng = XorShift64::new(21);
+    let flow = |text: &str| parse_flow(&format!("{text},actions=drop"), &NoPortNames).unwrap();
+    let tables: [(&[&str], (bool, bool)); 7] = [
+        (
+            &[
+                "priority=5,ip,nw_dst=0.0.0.0",
+                "priority=5,ip,nw_dst=255.255.255.255",
+                "priority=5,ip,nw_dst=10.0.0.1",
+                "priority=7,ip,nw_dst=10.0.0.1",
+                "priority=1,ip,nw_dst=10.0.0.2",
+                "priority=3",
+            ],
+            (true, false),
+        ),
+        (
+            &[
+                "priority=5,ip,nw_dst=10.1.2.0/24",
+                "priority=5,ip,nw_dst=0.0.0.0/24",
+                "priority=9,ip,nw_dst=10.1.3.0/24",
+            ],
+            (true, false),
+        ),
+        (
+            &[
+                "priority=5,udp,tp_dst=53,dl_vlan=7",
+                "priority=5,udp,tp_dst=0,dl_vlan=0",
+                "priority=6,udp,tp_dst=65535,dl_vlan=4095",
+                "priority=0",
+            ],
+            (true, true),
+        ),
+        (
+            &[
+                "priority=5,dl_dst=00:00:00:00:00:00",
+                "priority=5,dl_dst=ff:ff:ff:ff:ff:ff",
+                "priority=5,dl_dst=02:00:00:00:00:01",
+            ],
+            (false, false),
+        ),
+        (
+            &["priority=5,ip,nw_dst=10.0.0.1", "priority=9"],
+            (true, false),
+        ),
+        (
+            &[
+                "priority=5,in_port=1,ip,nw_dst=10.0.0.1",
+                "priority=5,in_port=2,ip,nw_dst=10.0.0.2",
+            ],
+            (false, false),
+        ),
+        (
+            &[
+                "priority=5,metadata=0x1/0xff,ip",
+                "priority=5,metadata=0x0/0xff,ip",
+                "priority=5,metadata=0xff/0xff,arp",
+            ],
+            (true, false),
+        ),
+    ];
+    for (lines, (compact, compact_top)) in tables {
+        let flows: Vec<_> = lines.iter().map(|l| flow(l)).collect();
+        let matches: Vec<Match> = flows.iter().map(|f| f.r#match.clone()).collect();
+        let pool: Vec<Field> = matches
+            .iter()
+            .flat_map(|m| m.fields().iter().map(|f| f.field))
+            .collect();
+        for top in [false, true] {
+            // Ids in file order, or the last one u32::MAX (its id + 1
+            // does not fit in the compact answers).
+            let rules: Vec<Rule> = flows
+                .iter()
+                .zip(&matches)
+                .enumerate()
+                .map(|(i, (f, m))| Rule {
+                    id: if top && i + 1 == flows.len() {
+                        u32::MAX
+                    } else {
+                        i as u32
+                    },
+                    priority: f.priority,
+                    r#match: m,
+                })
+                .collect();
+            let c = Classifier::build_as(&rules, Kind::Exact).expect("exact");
+            let Imp::Exact(e) = &c.imp else {
+                unreachable!()
+            };
+            assert_eq!(
+                e.is_compact(),
+                if top { compact_top } else { compact },
+                "{lines:?} top={top}"
+            );
+            check(&c, &rules, &matches, &pool, &mut rng, 400);
+            // Every rule's own key, and its neighbours.
+            for m in &matches {
+                let (mut k, mut r) = (FlowKey::default(), Registers::default());
+                for f in m.fields() {
+                    set_raw(&mut k, &mut r, f.field, f.value);
+                }
+                for d in [0u32, 1, 0x100] {
+                    let mut k2 = k;
+                    k2.ipv4_dst ^= d;
+                    k2.vlan_vid ^= d as u16 & 0xfff;
+                    assert_eq!(c.lookup(&k2, &r), naive(&rules, &k2, &r), "{lines:?}");
+                    let mut k3 = k2;
+                    k3.eth_type ^= 1;
+                    assert_eq!(c.lookup(&k3, &r), naive(&rules, &k3, &r), "{lines:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn direct_and_lpm_refuse_other_rules() {
     let mut m = Match::new();
