@@ -109,6 +109,11 @@ impl Groups {
         }))
     }
 
+    /// Whether only words 0..4 are read.
+    pub(crate) fn common_only(self) -> bool {
+        self.0 & !G_COMMON == 0
+    }
+
     /// Every word a rule of `matches` masks.
     pub(crate) fn of_matches<'a>(matches: impl IntoIterator<Item = &'a Match>) -> Groups {
         Groups::of_words(
@@ -164,6 +169,33 @@ pub(crate) fn extract(key: &FlowKey, regs: &Registers, groups: Groups) -> Words 
         k[19] = key.ipv6_nd_tll;
     }
     k
+}
+
+/// The first four words of the packet's key (IPv4, L4, `eth_type`,
+/// `in_port`, VLAN, `metadata`): all a table whose rules mask only those
+/// reads ([`Groups::common_only`]); word `w` is left 0 unless bit `w` of
+/// `used` is set (word 2, port and VLAN, is rarely matched by ACLs that
+/// split on metadata, and costs the most to assemble after word 1).
+#[inline]
+pub(crate) fn extract_common(key: &FlowKey, regs: &Registers, used: u8) -> [u64; 4] {
+    [
+        u64::from(key.ipv4_src) | u64::from(key.ipv4_dst) << 32,
+        u64::from(key.tp_src)
+            | u64::from(key.tp_dst) << 16
+            | u64::from(key.eth_type) << 32
+            | u64::from(key.ip_proto) << 48
+            | u64::from(key.ip_dscp) << 56
+            | u64::from(key.ip_ecn) << 62,
+        if used & 4 != 0 {
+            u64::from(key.in_port)
+                | u64::from(key.vlan_vid) << 32
+                | u64::from(key.vlan_pcp) << 48
+                | u64::from(key.icmp_type) << 56
+        } else {
+            0
+        },
+        regs.metadata,
+    ]
 }
 
 /// `fields::raw` with the fields that exact and prefix tables use most
@@ -565,8 +597,8 @@ const ID_RUN_OK: usize = 16;
 /// 8 bytes and key and value share a cache line. The table has 2-4 home
 /// slots per key (`(key * mul) >> shift`, multiply-shift hashing) and is
 /// probed linearly *without wrapping*: it ends at its last occupied slot,
-/// so a probe is a slice iteration that stops at the first empty slot or
-/// at the end (no index arithmetic, no bounds check per slot). `build`
+/// so a probe stops at the first empty slot or at the end of the table
+/// (no wrap-around arithmetic). `build`
 /// tries a few multipliers and keeps the one with the shortest longest
 /// run of occupied slots, which bounds every probe, hit or miss.
 #[derive(Clone, Debug, Default)]
@@ -639,12 +671,13 @@ impl Map32 {
     /// The value of `k`, or 0.
     #[inline]
     pub(crate) fn get(&self, k: u32) -> u32 {
-        let home = (u64::from(k).wrapping_mul(self.mul) >> self.shift) as usize;
-        for &s in self.slots.get(home..).unwrap_or_default() {
+        let mut i = (u64::from(k).wrapping_mul(self.mul) >> self.shift) as usize;
+        while let Some(&s) = self.slots.get(i) {
             let v = (s >> 32) as u32;
             if v == 0 || s as u32 == k {
                 return v;
             }
+            i += 1;
         }
         0
     }

@@ -289,7 +289,13 @@ impl Classifier {
 
     #[inline(never)]
     fn tree_lookup(tree: &Tree, groups: Groups, key: &FlowKey, regs: &Registers) -> Option<u32> {
-        rank_id(tree.lookup(&key::extract(key, regs, groups)))
+        rank_id(if let Some(used) = tree.common() {
+            tree.lookup4(&key::extract_common(key, regs, used))
+        } else if groups.common_only() {
+            tree.lookup(&key::extract_common(key, regs, 0b1111))
+        } else {
+            tree.lookup(&key::extract(key, regs, groups))
+        })
     }
 
     /// [`lookup`](Self::lookup) for each of `keys` with the registers of

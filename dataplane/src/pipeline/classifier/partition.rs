@@ -64,7 +64,8 @@ pub const LINEAR_MAX: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// `a`: offset in `lin`, `b`: rule count, `words`: the stored words.
+    /// `a`: offset in `lin`, `b`: rule count, `words`: the stored words,
+    /// `f`: index in `filters` or `NONE`.
     Linear,
     /// `a`: first tuple in `tuples`, `b`: tuple count.
     Tss,
@@ -82,11 +83,14 @@ struct Node {
     words: [u8; WORDS],
     a: u32,
     b: u32,
+    f: u32,
 }
 
 #[derive(Clone, Debug)]
 struct SplitTable {
     mask: u64,
+    /// `max_rank` of the wildcard child (0 without one).
+    wild_rank: u64,
     /// Value → child node index + 1.
     children: IdMap,
 }
@@ -97,8 +101,42 @@ pub(crate) struct Tree {
     root: u32,
     /// Linear leaves' rules (see [`linear`]).
     lin: Vec<u64>,
+    /// Filters of linear leaves.
+    filters: Vec<linear::Filter>,
     tuples: Vec<tss::Tuple>,
     splits: Vec<SplitTable>,
+    /// Every rule masks only key words 0..4: linear leaves store all four
+    /// words and [`lookup4`](Self::lookup4) applies.
+    common: bool,
+    /// With `common`, bit `w` set when some rule masks word `w`.
+    used: u8,
+    /// With `common`, a root split whose children are all linear leaves
+    /// (R2's tenant ACL), as a [`Flat`] for a walk-free lookup.
+    flat: Option<Box<Flat>>,
+}
+
+/// A root split whose value and wildcard children are linear leaves
+/// over words 0..4: the lookup is one probe and one or two leaf searches,
+/// with no node visits and no stack of pending nodes.
+#[derive(Clone, Debug)]
+struct Flat {
+    /// The key word the root tests (0..4) and its mask.
+    word: u8,
+    mask: u64,
+    /// Value → index + 1 in `leaves`.
+    children: IdMap,
+    leaves: Vec<Leaf>,
+    /// The wildcard child.
+    wild: Option<Leaf>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Leaf {
+    max_rank: u64,
+    /// Offset in `Tree::lin`, rule count, filter index or `NONE`.
+    off: u32,
+    n: u32,
+    f: u32,
 }
 
 /// Shape facts for `Classifier::stats`.
@@ -115,15 +153,59 @@ impl Tree {
     /// `ranges`: the (word, mask) bit ranges of the fields the rules use,
     /// the candidate split ranges.
     pub(crate) fn build(rules: Vec<PackedRule>, ranges: &[(usize, u64)], shape: Shape) -> Tree {
+        let common = rules.iter().all(|r| r.nonzero & !0b1111 == 0);
+        let used = rules.iter().fold(0, |u, r| u | r.nonzero as u8 & 0b1111);
         let mut t = Tree {
+            common,
+            used,
+            flat: None,
             nodes: Vec::new(),
             root: NONE,
             lin: Vec::new(),
+            filters: Vec::new(),
             tuples: Vec::new(),
             splits: Vec::new(),
         };
         t.root = t.node(rules, ranges, shape, 0);
+        if common {
+            t.flat = t.flat().map(Box::new);
+        }
         t
+    }
+
+    /// The [`Flat`] form of the root, if it has one.
+    fn flat(&self) -> Option<Flat> {
+        let root = self.nodes.get(self.root as usize)?;
+        if root.kind != Kind::Split {
+            return None;
+        }
+        let leaf = |i: u32| -> Option<Leaf> {
+            let n = self.nodes.get(i as usize)?;
+            (n.kind == Kind::Linear).then_some(Leaf {
+                max_rank: n.max_rank,
+                off: n.a,
+                n: n.b,
+                f: n.f,
+            })
+        };
+        let sp = self.splits.get(root.a as usize)?;
+        let mut leaves = Vec::new();
+        let mut entries = Vec::new();
+        for (v, c) in sp.children.pairs() {
+            leaves.push(leaf(c - 1)?);
+            entries.push((v, leaves.len() as u32));
+        }
+        let wild = match root.b {
+            NONE => None,
+            b => Some(leaf(b)?),
+        };
+        Some(Flat {
+            word: root.words[0] & 3,
+            mask: sp.mask,
+            children: IdMap::build(&entries, |a, _| a),
+            leaves,
+            wild,
+        })
     }
 
     pub(crate) fn kind(&self) -> &'static str {
@@ -138,12 +220,20 @@ impl Tree {
         let mut s = TreeStats {
             bytes: self.nodes.len() * std::mem::size_of::<Node>()
                 + self.lin.len() * 8
+                + self
+                    .filters
+                    .iter()
+                    .map(linear::Filter::bytes)
+                    .sum::<usize>()
                 + self.tuples.iter().map(tss::Tuple::bytes).sum::<usize>()
                 + self
                     .splits
                     .iter()
-                    .map(|s| s.children.bytes() + 8)
-                    .sum::<usize>(),
+                    .map(|s| s.children.bytes() + 16)
+                    .sum::<usize>()
+                + self.flat.as_ref().map_or(0, |f| {
+                    f.children.bytes() + f.leaves.len() * std::mem::size_of::<Leaf>()
+                }),
             tuples: self.tuples.len(),
             splits: self.splits.len(),
             ..TreeStats::default()
@@ -183,9 +273,10 @@ impl Tree {
         let pad = "  ".repeat(depth);
         match n.kind {
             Kind::Linear => {
+                let filter = if n.f == NONE { "" } else { ", filtered" };
                 let _ = writeln!(
                     out,
-                    "{pad}{label}linear: {} rules over {} words",
+                    "{pad}{label}linear: {} rules over {} words{filter}",
                     n.b, n.nwords
                 );
             }
@@ -251,6 +342,7 @@ impl Tree {
             words: [0; WORDS],
             a: 0,
             b: 0,
+            f: NONE,
         };
         let Some(split) = split else {
             let linear = match shape {
@@ -260,11 +352,20 @@ impl Tree {
                 Shape::Auto => n <= LINEAR_MAX || summary.linear() <= summary.tss(),
             };
             if linear {
-                let words = linear::used_words(&rules);
+                let words = if self.common {
+                    vec![0, 1, 2, 3]
+                } else {
+                    linear::used_words(&rules)
+                };
                 node.nwords = words.len() as u8;
                 node.words[..words.len()].copy_from_slice(&words);
-                node.a = linear::push(&mut self.lin, rules, &words) as u32;
+                let (off, filter) = linear::push(&mut self.lin, rules, &words);
+                node.a = off as u32;
                 node.b = n as u32;
+                if let Some(f) = filter {
+                    node.f = self.filters.len() as u32;
+                    self.filters.push(f);
+                }
             } else {
                 let t = tss::tuples(rules);
                 node.kind = Kind::Tss;
@@ -296,6 +397,7 @@ impl Tree {
         node.kind = Kind::Split;
         node.words[0] = word as u8;
         node.nwords = 1;
+        let wild_rank = wild.iter().map(|r| r.rank).max().unwrap_or(0);
         node.b = if wild.is_empty() {
             NONE
         } else {
@@ -303,17 +405,23 @@ impl Tree {
         };
         node.a = self.splits.len() as u32;
         let children = IdMap::build(&entries, |a, _| a);
-        self.splits.push(SplitTable { mask, children });
+        self.splits.push(SplitTable {
+            mask,
+            wild_rank,
+            children,
+        });
         self.push(node)
     }
 
-    /// The rank of the best rule matching the packed key `k`, or 0.
+    /// The rank of the best rule matching the packed key `k`, or 0. `k`
+    /// has at least the words the rules mask (`K = 4` when they are all
+    /// among the first four, `WORDS` otherwise).
     ///
     /// Iterative: a split continues into its value child and remembers
     /// its wildcard child (at most one per level, so `MAX_DEPTH + 1`
     /// slots suffice), visiting first whichever can rank higher.
     #[inline]
-    pub(crate) fn lookup(&self, k: &Words) -> u64 {
+    pub(crate) fn lookup<const K: usize>(&self, k: &[u64; K]) -> u64 {
         let mut best = 0;
         let mut pending = [NONE; MAX_DEPTH as usize + 1];
         let mut top = 0;
@@ -321,26 +429,20 @@ impl Tree {
         loop {
             if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
                 match n.kind {
-                    Kind::Linear => {
-                        let words = &n.words[..n.nwords as usize];
-                        linear::search(&self.lin, n.a as usize, n.b as usize, words, k, &mut best);
-                    }
-                    Kind::Tss => {
-                        if let Some(t) = self.tuples.get(n.a as usize..(n.a + n.b) as usize) {
-                            tss::search(t, k, &mut best);
-                        }
-                    }
+                    Kind::Linear => self.search_linear(n, k, &mut best),
+                    Kind::Tss => self.search_tss(n, k, &mut best),
                     Kind::Split => {
-                        let c = self
-                            .splits
-                            .get(n.a as usize)
-                            .map_or(0, |sp| sp.children.get(k[n.words[0] as usize] & sp.mask));
+                        let Some(sp) = self.splits.get(n.a as usize) else {
+                            return best;
+                        };
+                        let w = k.get(usize::from(n.words[0])).copied().unwrap_or(0);
+                        let c = sp.children.get(w & sp.mask);
                         let (wild, child) = (n.b, c.wrapping_sub(1));
                         let next = match (c != 0, wild != NONE) {
                             (true, true) => {
-                                let rank =
-                                    |i: u32| self.nodes.get(i as usize).map_or(0, |n| n.max_rank);
-                                let (first, later) = if rank(wild) > rank(child) {
+                                let child_rank =
+                                    self.nodes.get(child as usize).map_or(0, |n| n.max_rank);
+                                let (first, later) = if sp.wild_rank > child_rank {
                                     (wild, child)
                                 } else {
                                     (child, wild)
@@ -362,11 +464,150 @@ impl Tree {
                     }
                 }
             }
-            if top == 0 {
+            let Some(&next) = top.checked_sub(1).and_then(|t| pending.get(t)) else {
                 return best;
-            }
+            };
             top -= 1;
-            i = pending[top];
+            i = next;
+        }
+    }
+
+    /// [`lookup`](Self::lookup) for a tree whose rules mask only words
+    /// 0..4 (`common`; the caller checks): every linear leaf stores those
+    /// four words, so it is searched inline with no per-width dispatch,
+    /// no gathering of key words and no index checks on the key.
+    #[inline]
+    pub(crate) fn lookup4(&self, k: &[u64; 4]) -> u64 {
+        if let Some(f) = &self.flat {
+            return self.lookup_flat(f, k);
+        }
+        let mut best = 0;
+        let mut pending = [NONE; MAX_DEPTH as usize + 1];
+        let mut top = 0;
+        let mut i = self.root;
+        loop {
+            if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
+                match n.kind {
+                    Kind::Linear => {
+                        let filter = self.filters.get(n.f as usize);
+                        linear::search4(
+                            &self.lin,
+                            n.a as usize,
+                            n.b as usize,
+                            filter,
+                            k,
+                            &mut best,
+                        );
+                    }
+                    Kind::Tss => self.search_tss(n, k, &mut best),
+                    Kind::Split => {
+                        let Some(sp) = self.splits.get(n.a as usize) else {
+                            return best;
+                        };
+                        let c = sp.children.get(k[usize::from(n.words[0]) & 3] & sp.mask);
+                        let (wild, child) = (n.b, c.wrapping_sub(1));
+                        let next = match (c != 0, wild != NONE) {
+                            (true, true) => {
+                                let child_rank =
+                                    self.nodes.get(child as usize).map_or(0, |n| n.max_rank);
+                                let (first, later) = if sp.wild_rank > child_rank {
+                                    (wild, child)
+                                } else {
+                                    (child, wild)
+                                };
+                                if let Some(slot) = pending.get_mut(top) {
+                                    *slot = later;
+                                    top += 1;
+                                }
+                                first
+                            }
+                            (true, false) => child,
+                            (false, true) => wild,
+                            (false, false) => NONE,
+                        };
+                        if next != NONE {
+                            i = next;
+                            continue;
+                        }
+                    }
+                }
+            }
+            let Some(&next) = top.checked_sub(1).and_then(|t| pending.get(t)) else {
+                return best;
+            };
+            top -= 1;
+            i = next;
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_flat(&self, f: &Flat, k: &[u64; 4]) -> u64 {
+        let mut best = 0;
+        let c = f.children.get(k[usize::from(f.word) & 3] & f.mask);
+        if let Some(l) = f.leaves.get(c.wrapping_sub(1) as usize) {
+            self.search_leaf(l, k, &mut best);
+        }
+        if let Some(w) = &f.wild {
+            if w.max_rank > best {
+                self.search_leaf(w, k, &mut best);
+            }
+        }
+        best
+    }
+
+    #[inline(always)]
+    fn search_leaf(&self, l: &Leaf, k: &[u64; 4], best: &mut u64) {
+        let filter = self.filters.get(l.f as usize);
+        linear::search4(&self.lin, l.off as usize, l.n as usize, filter, k, best);
+    }
+
+    /// Whether the root has the [`Flat`] form, and the number of filtered
+    /// linear leaves.
+    #[cfg(test)]
+    pub(crate) fn fast_paths(&self) -> (bool, usize) {
+        (self.flat.is_some(), self.filters.len())
+    }
+
+    /// With [`lookup4`](Self::lookup4): the words 0..4 some rule masks
+    /// (bit set), `None` when other words are masked too.
+    pub(crate) fn common(&self) -> Option<u8> {
+        self.common.then_some(self.used)
+    }
+
+    // The leaves' searches are out of line: inlined, their per-width
+    // instances made the walk set up a large frame and hoist every
+    // instance's loop invariants on each lookup.
+
+    #[inline(never)]
+    fn search_linear<const K: usize>(&self, n: &Node, k: &[u64; K], best: &mut u64) {
+        let words = n.words.get(..usize::from(n.nwords)).unwrap_or_default();
+        let filter = self.filters.get(n.f as usize);
+        linear::search(
+            &self.lin,
+            n.a as usize,
+            n.b as usize,
+            words,
+            filter,
+            k,
+            best,
+        );
+    }
+
+    #[inline(never)]
+    fn search_tss<const K: usize>(&self, n: &Node, k: &[u64; K], best: &mut u64) {
+        let Some(t) = self.tuples.get(n.a as usize..(n.a + n.b) as usize) else {
+            return;
+        };
+        match <&Words>::try_from(&k[..]) {
+            Ok(full) => tss::search(t, full, best),
+            Err(_) => {
+                // A short key (words past `K` are masked by no rule).
+                let mut full = [0u64; WORDS];
+                for (f, &x) in full.iter_mut().zip(k) {
+                    *f = x;
+                }
+                tss::search(t, &full, best)
+            }
         }
     }
 }

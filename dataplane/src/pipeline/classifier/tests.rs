@@ -234,6 +234,71 @@ fn general_kind(kind: Kind, seed: u64) {
     });
 }
 
+/// Fields that live in the first four key words, so that trees take
+/// `lookup4`, their linear leaves get nibble filters and a root split
+/// over leaves the flat form.
+const COMMON: [Field; 10] = [
+    Field::InPort,
+    Field::Metadata,
+    Field::EthType,
+    Field::VlanVid,
+    Field::IpDscp,
+    Field::IpProto,
+    Field::Ipv4Src,
+    Field::Ipv4Dst,
+    Field::TcpSrc,
+    Field::UdpDst,
+];
+
+#[test]
+fn common_word_trees_equal_naive() {
+    let mut rng = XorShift64::new(31);
+    let (mut flat, mut filtered) = (0, 0);
+    for round in 0..2 * ROUNDS {
+        let n = size(&mut rng);
+        let pool: Vec<Field> = COMMON
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(1, 2))
+            .chain([Field::Metadata])
+            .collect();
+        let max_fields = 1 + rng.below(5);
+        let matches: Vec<Match> = (0..n)
+            .map(|i| {
+                let r = random_match(&mut rng, &pool, max_fields);
+                // Tenant-style: most rules fix metadata to one of a few
+                // values, so the root splits on it.
+                if i % 5 == 0 {
+                    return r;
+                }
+                let mut m = Match::new();
+                for f in r.fields().iter().filter(|f| f.field != Field::Metadata) {
+                    m.insert(f.field, f.value, Some(f.mask)).unwrap();
+                }
+                m.insert(Field::Metadata, u128::from(rng.below(6)), None)
+                    .unwrap();
+                m
+            })
+            .collect();
+        let spread = [1, 3, 50, 65535][round % 4];
+        let rules = rules_of(&mut rng, &matches, spread, round % 2 == 1);
+        for c in [
+            Classifier::build(&rules),
+            Classifier::build_as(&rules, Kind::Linear).unwrap(),
+            Classifier::build_as(&rules, Kind::Tss).unwrap(),
+            Classifier::build_as(&rules, Kind::Partitioned).unwrap(),
+        ] {
+            if let Imp::Tree { tree, .. } = &c.imp {
+                let (f, n) = tree.fast_paths();
+                flat += usize::from(f);
+                filtered += n;
+            }
+            check(&c, &rules, &matches, &pool, &mut rng, PACKETS);
+        }
+    }
+    assert!(flat > 0 && filtered > 0, "flat {flat} filtered {filtered}");
+}
+
 #[test]
 fn linear_equals_naive() {
     general_kind(Kind::Linear, 1);
@@ -666,6 +731,7 @@ fn rules_from(table: &[(u16, Match)]) -> Vec<Rule<'_>> {
 #[test]
 fn build_picks_the_expected_kind() {
     let ([t0, t1, t2], _) = r2_tables(100, 1000, 2000, 7);
+    let (t1_copy, t2_copy) = (t1.clone(), t2.clone());
     let kinds: Vec<&str> = [t0, t1, t2]
         .iter()
         .map(|t| {
@@ -674,6 +740,18 @@ fn build_picks_the_expected_kind() {
         })
         .collect();
     assert_eq!(kinds, ["direct", "partitioned", "exact"]);
+    // The ACL: a flat root split on metadata over filtered ten-rule
+    // leaves; the routes: one u32 key (ipv4_dst) under an eth_type guard.
+    let acl = Classifier::build(&rules_from(&parse_table(&t1_copy)));
+    let Imp::Tree { tree, .. } = &acl.imp else {
+        panic!("{}", acl.kind())
+    };
+    assert_eq!(tree.fast_paths(), (true, 100));
+    let routes = Classifier::build(&rules_from(&parse_table(&t2_copy)));
+    let Imp::Exact(e) = &routes.imp else {
+        panic!("{}", routes.kind())
+    };
+    assert!(e.is_compact());
 
     let mixed: Vec<String> = (0..100)
         .map(|i| {
