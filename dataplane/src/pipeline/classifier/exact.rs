@@ -13,7 +13,7 @@
 //! from the `FlowKey` (no full key extraction). When their masked bits fit
 //! in 32 bits (an IPv4 address, a port, a tag) they are packed into one
 //! `u32` and probed in a [`Map32`] of 8-byte slots (key and answer in one
-//! slot; 10,000 routes take 256 KiB instead of 512 KiB). Wider keys are
+//! slot; 10,000 routes take 128 KiB instead of 512 KiB). Wider keys are
 //! packed at fixed shifts into at most four words and probed in a
 //! [`KeyMap`].
 //!
@@ -69,14 +69,12 @@ enum Layout {
         part: (Read, u64, u32),
         map: Map32,
     },
-    /// The key bits fit in 32: answer id + 1 by packed key.
-    Compact { parts: Vec<Part>, map: Map32 },
-    /// Answer id + 1 by key words.
-    Wide {
-        places: Vec<Place>,
-        width: usize,
-        map: KeyMap,
-    },
+    /// The key bits fit in 32: answer id + 1 by packed key (parts, map).
+    /// Boxed, like `Wide`, so that telling `One` from the others is one
+    /// byte compare.
+    Compact(Box<(Vec<Part>, Map32)>),
+    /// Answer id + 1 by key words (places, width, map).
+    Wide(Box<(Vec<Place>, usize, KeyMap)>),
 }
 
 /// The common (field, mask) list of the non-empty matches, if they all
@@ -229,7 +227,7 @@ impl Exact {
                             map,
                         }
                     }
-                    _ => Layout::Compact { parts, map },
+                    _ => Layout::Compact(Box::new((parts, map))),
                 }
             }
             None => {
@@ -249,7 +247,7 @@ impl Exact {
                 let answers: Vec<(&[u64], u64)> =
                     ranks.iter().map(|(k, r)| (k, answer(r))).collect();
                 let map = KeyMap::build(width, answers.into_iter(), |a, _| a);
-                Layout::Wide { places, width, map }
+                Layout::Wide(Box::new((places, width, map)))
             }
         };
         Exact {
@@ -261,15 +259,16 @@ impl Exact {
 
     pub(crate) fn bytes(&self) -> usize {
         match &self.layout {
-            Layout::One { map, .. } | Layout::Compact { map, .. } => map.bytes(),
-            Layout::Wide { map, .. } => map.bytes(),
+            Layout::One { map, .. } => map.bytes(),
+            Layout::Compact(c) => c.1.bytes(),
+            Layout::Wide(w) => w.2.bytes(),
         }
     }
 
     /// Whether the key is one `u32` probed in a [`Map32`].
     #[cfg(test)]
     pub(crate) fn is_compact(&self) -> bool {
-        matches!(self.layout, Layout::One { .. } | Layout::Compact { .. })
+        matches!(self.layout, Layout::One { .. } | Layout::Compact(_))
     }
 
     /// The packet's key for the wide layout (`N` = the table's width).
@@ -309,10 +308,8 @@ impl Exact {
                 let (f, mask, low) = *part;
                 map.get(((f.get(key, regs) & mask) >> low) as u32)
             }
-            Layout::Compact { parts, map } => return self.lookup_compact(parts, map, key, regs),
-            Layout::Wide { places, width, map } => {
-                return self.lookup_wide(places, *width, map, key, regs)
-            }
+            Layout::Compact(c) => return self.lookup_compact(&c.0, &c.1, key, regs),
+            Layout::Wide(w) => return self.lookup_wide(&w.0, w.1, &w.2, key, regs),
         };
         match a {
             0 => self.miss,

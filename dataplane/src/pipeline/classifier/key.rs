@@ -10,9 +10,12 @@
 //! no per-field dispatch. Fields that share storage in the `FlowKey`
 //! share a place (`udp_dst`, `sctp_dst` are `tcp_dst`; the ICMPv6 type and
 //! code are the ICMPv4 ones). A table extracts only the [`Groups`] of
-//! words its rules use. [`KeyMap`] is an open-addressing table (linear
+//! words its rules use ([`extract_common`]: the first four alone, into a
+//! four-word array). [`KeyMap`] is an open-addressing table (linear
 //! probing, load <= 1/2) from packed keys to a non-zero `u64` (a rule rank
-//! or a node index).
+//! or a node index); [`Map32`] the same for 32-bit keys and `u32` values
+//! in 8-byte slots, and [`IdMap`] picks one of the two for a one-word key.
+//! [`Read`] reads one of the common fields of at most 64 bits as a `u64`.
 //!
 //! Threads: built by the compiler, then read-only.
 
@@ -594,8 +597,9 @@ const ID_RUN_OK: usize = 16;
 /// pairs, split children.
 ///
 /// A slot is one `u64`, `value << 32 | key` (0 = empty), so a probe reads
-/// 8 bytes and key and value share a cache line. The table has 2-4 home
-/// slots per key (`(key * mul) >> shift`, multiply-shift hashing) and is
+/// 8 bytes and key and value share a cache line. The table has 1.5-3 home
+/// slots per key (at most 2/3 full: denser than [`KeyMap`], since a big
+/// table's misses cost more than its slightly longer probes) (`(key * mul) >> shift`, multiply-shift hashing) and is
 /// probed linearly *without wrapping*: it ends at its last occupied slot,
 /// so a probe stops at the first empty slot or at the end of the table
 /// (no wrap-around arithmetic). `build`
@@ -626,7 +630,7 @@ impl Map32 {
         }
         let mut merged: Vec<(u32, u32)> = merged.into_iter().collect();
         merged.sort_unstable();
-        let bits = (merged.len() * 2)
+        let bits = (merged.len() * 3 / 2)
             .next_power_of_two()
             .max(2)
             .trailing_zeros();

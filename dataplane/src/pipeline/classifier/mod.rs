@@ -24,23 +24,38 @@
 //! | kind | when | lookup |
 //! | --- | --- | --- |
 //! | `direct` | only exact `in_port` / `vlan_vid` (+ catch-alls) | one hash probe, precomputed answers (`direct.rs`) |
-//! | `exact` | one common mask (e.g. `ip,nw_dst=A.B.C.D` routes) + catch-alls | fields read directly, one hash probe (`exact.rs`) |
+//! | `exact` | one common mask (e.g. `ip,nw_dst=A.B.C.D` routes) + catch-alls | common fields compared once, the rest read directly, one hash probe of 8-byte slots holding the winner's id (`exact.rs`) |
 //! | `lpm` | one field by prefix of mixed lengths, a common exact guard (e.g. `ip`), catch-alls | a poptrie walk (`lpm.rs`) |
 //! | `linear` | general, at most [`LINEAR_MAX`] rules, or what the cost model prefers | scan in rank order, stop at the first match |
 //! | `tss` | general, few distinct masks | one probe per mask, best mask first, early exit (`tss.rs`) |
-//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear or TSS leaves (`partition.rs`) |
+//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear (nibble-filtered) or TSS leaves (`partition.rs`) |
 //!
 //! The general kinds work on packed keys (`key.rs`): every field has a
 //! fixed place in 20 `u64` words (the IPv4 5-tuple, `eth_type`, `in_port`,
 //! VLAN and `metadata` in the first four); a lookup extracts only the
-//! groups of words its table uses into a stack array, and rules are packed
-//! the same way, so matching and hashing never allocate.
+//! groups of words its table uses into a stack array (just those four
+//! words when the rules mask nothing else, the usual ACL), and rules are
+//! packed the same way, so matching and hashing never allocate. One-word
+//! probes (exact keys, direct pairs, split children) use 8-byte slots
+//! (`key::Map32`) whenever the key fits in 32 bits.
 //!
-//! Cost on the R2 benchmark tables (release, one core of the 2-core dev
-//! VM, cachegrind instruction counts per lookup in parentheses): table 0
-//! `direct` 6 ns (64), table 1 `partitioned` 32-44 ns (363; plain TSS on
-//! the same 144 masks: 1.2-3 us), table 2 `exact` 11-19 ns (139), from 1
-//! to 100,000 flows. `benches/classifier.rs` measures them.
+//! Every kind's lookup is its own out-of-line function, so that
+//! [`Classifier::lookup`] is a small dispatch that inlines into the caller
+//! and a cheap kind does not set up the stack frame of an expensive one.
+//!
+//! Cost on the R2 benchmark tables (release; callgrind instructions per
+//! lookup, inclusive of the kind's function, the same from 1 to 100,000
+//! flows; `examples/clsf_cost.rs`): table 0 `direct` 36, table 1
+//! `partitioned` 169 (a flat split on `metadata` into ten-rule leaves
+//! whose filters leave 1.1 rules to compare), table 2 `exact` 63 (the
+//! 10,000 routes take 128 KiB); together 268, against 65 + 364 + 140 =
+//! 569 before the compact slots, the filters and the four-word trees.
+//! Looking up table 2 alone over 100,000 flows with a simulated 512 KiB
+//! last level (one core's L2), a packet misses it 1.04 times, about what
+//! reading the packet's key costs by itself (1.0), against 2.58 before.
+//! Wall-clock times (`benches/classifier.rs`) were 6 ns, 32-44 ns and
+//! 11-19 ns before those changes and have not been re-measured since;
+//! plain TSS on the ACL's 144 masks took 1.2-3 us.
 //!
 //! # Threads
 //!

@@ -14,12 +14,21 @@
 //! orders tuples inside a TSS leaf). The bits a split tested are removed
 //! from its value children's masks, so leaves compare and hash less.
 //!
+//! Fast paths: when every rule masks only key words 0..4 (the IPv4
+//! 5-tuple, `eth_type`, port, VLAN, `metadata`), the key is those four
+//! words and every linear leaf stores all four (one rule width: no
+//! per-width dispatch, no gathering of key words); and when, besides, the
+//! root is a split whose children are all linear leaves, the lookup is a
+//! [`Flat`] one: one probe, the value child's leaf, then the wildcard
+//! child's leaf if it can still win, with no node walk. Linear leaves of a
+//! few rules carry nibble filters (see `linear.rs`).
+//!
 //! Choosing splits: a worst-case cost model (a linear leaf costs per rule,
 //! a TSS leaf per tuple, a split one probe plus its largest value child
 //! plus its wildcard child) is evaluated for every candidate bit range that
 //! some rule masks; the cheapest split is taken when it beats the best
 //! leaf clearly. The 1,000-rule ACL of the R2 benchmark (144 masks) splits
-//! on `metadata` into 100 ten-rule linear leaves.
+//! on `metadata` into 100 ten-rule linear leaves (flat, filtered).
 //!
 //! Threads: built by the compiler, then read-only.
 
