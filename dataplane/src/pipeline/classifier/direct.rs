@@ -6,7 +6,7 @@
 //! neither (a catch-all), so a packet `(p, v)` is matched by at most one
 //! rule shape of each kind and the winner is the best of four. For the
 //! pairs `(p, v)` that some rule names, the winner's id is stored in one
-//! hash map (an [`IdMap`]: 8-byte slots while the ports are below 2^16),
+//! hash map (a [`Map32`] of 8-byte slots while the ports are below 2^16),
 //! so the common case is one probe and no rank comparison; otherwise the
 //! answer is
 //! the better of "port only" (a hash map whose entries already include the
@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use super::key::{IdMap, KeyMap};
+use super::key::{KeyMap, Map32};
 use crate::openflow::{Field, Match};
 use crate::wire::FlowKey;
 
@@ -37,10 +37,13 @@ pub(crate) struct Direct {
 
 #[derive(Clone, Debug)]
 enum Both {
-    /// Id + 1 of the winner.
-    Ids(IdMap),
-    /// Its rank, when some winner's id is `u32::MAX` (id + 1 overflows).
-    Ranks(KeyMap),
+    /// Id + 1 of the winner, every pair fitting in 32 bits (a wider one
+    /// is then absent).
+    Ids(Map32),
+    /// A port of 2^16 or more, or a winner's id `u32::MAX` (id + 1
+    /// overflows): its rank, in 16-byte slots (boxed: telling the variants
+    /// apart is then one pointer test).
+    Ranks(Box<KeyMap>),
 }
 
 /// Whether every rule matches only exact `in_port` and/or `vlan_vid`.
@@ -77,19 +80,19 @@ impl Direct {
             .iter()
             .map(|(&(p, v), &r)| (pair(p, v), r.max(port_best(p)).max(vid_best(v))))
             .collect();
-        let ids: Option<Vec<(u64, u32)>> = both
+        let ids: Option<Vec<(u32, u32)>> = both
             .iter()
-            .map(|&(k, r)| Some((k, (!(r as u32)).checked_add(1)?)))
+            .map(|&(k, r)| Some((u32::try_from(k).ok()?, (!(r as u32)).checked_add(1)?)))
             .collect();
         let both = match ids {
-            Some(ids) => Both::Ids(IdMap::build(&ids, |a, _| a)),
+            Some(ids) => Both::Ids(Map32::build(ids, |a, _| a)),
             None => {
                 let keys: Vec<([u64; 1], u64)> = both.iter().map(|&(k, r)| ([k], r)).collect();
-                Both::Ranks(KeyMap::build(
+                Both::Ranks(Box::new(KeyMap::build(
                     1,
                     keys.iter().map(|(k, v)| (&k[..], *v)),
                     u64::max,
-                ))
+                )))
             }
         };
         let ports: Vec<([u64; 1], u64)> = by_port
@@ -123,7 +126,7 @@ impl Direct {
     pub(crate) fn lookup(&self, key: &FlowKey) -> Option<u32> {
         let k = pair(key.in_port, key.vlan_vid);
         match &self.both {
-            Both::Ids(m) => match m.get(k) {
+            Both::Ids(m) => match u32::try_from(k).map_or(0, |k| m.get(k)) {
                 0 => super::rank_id(self.other(key)),
                 a => Some(a - 1),
             },

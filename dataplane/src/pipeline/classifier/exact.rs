@@ -63,8 +63,8 @@ enum Layout {
     /// usual case: routes, MAC or port tables), read in straight-line
     /// code; `guard` of `Exact` is then empty.
     One {
-        /// (field, mask, value).
-        guard: Option<(Read, u64, u64)>,
+        /// (field, mask, value); mask and value 0 without a guard.
+        guard: (Read, u64, u64),
         /// (field, mask, low bit).
         part: (Read, u64, u32),
         map: Map32,
@@ -210,8 +210,8 @@ impl Exact {
                 );
                 let one = |f: Field, mask: u128| Some((Read::of(f)?, u64::try_from(mask).ok()?));
                 let g = match guard[..] {
-                    [] => Some(None),
-                    [(f, mask, value)] => one(f, mask).map(|(r, m)| Some((r, m, value as u64))),
+                    [] => Some((Read::EthType, 0, 0)),
+                    [(f, mask, value)] => one(f, mask).map(|(r, m)| (r, m, value as u64)),
                     _ => None,
                 };
                 let p = match parts[..] {
@@ -300,16 +300,15 @@ impl Exact {
     pub(crate) fn lookup(&self, key: &FlowKey, regs: &Registers) -> Option<u32> {
         let a = match &self.layout {
             Layout::One { guard, part, map } => {
-                if let Some((f, mask, value)) = *guard {
-                    if f.get(key, regs) & mask != value {
-                        return self.miss;
-                    }
+                let (f, mask, value) = *guard;
+                if f.get(key, regs) & mask != value {
+                    return self.miss;
                 }
                 let (f, mask, low) = *part;
                 map.get(((f.get(key, regs) & mask) >> low) as u32)
             }
-            Layout::Compact(c) => return self.lookup_compact(&c.0, &c.1, key, regs),
-            Layout::Wide(w) => return self.lookup_wide(&w.0, w.1, &w.2, key, regs),
+            Layout::Compact(c) => return self.lookup_compact(c, key, regs),
+            Layout::Wide(w) => return self.lookup_wide(w, key, regs),
         };
         match a {
             0 => self.miss,
@@ -320,11 +319,11 @@ impl Exact {
     #[inline(never)]
     fn lookup_compact(
         &self,
-        parts: &[Part],
-        map: &Map32,
+        c: &(Vec<Part>, Map32),
         key: &FlowKey,
         regs: &Registers,
     ) -> Option<u32> {
+        let (parts, map) = c;
         if !self.guard_passes(key, regs) {
             return self.miss;
         }
@@ -340,12 +339,11 @@ impl Exact {
     #[inline(never)]
     fn lookup_wide(
         &self,
-        places: &[Place],
-        width: usize,
-        map: &KeyMap,
+        w: &(Vec<Place>, usize, KeyMap),
         key: &FlowKey,
         regs: &Registers,
     ) -> Option<u32> {
+        let (places, width, map) = (&w.0, w.1, &w.2);
         if !self.guard_passes(key, regs) {
             return self.miss;
         }

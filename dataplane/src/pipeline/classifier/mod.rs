@@ -45,10 +45,10 @@
 //!
 //! Cost on the R2 benchmark tables (release; callgrind instructions per
 //! lookup, inclusive of the kind's function, the same from 1 to 100,000
-//! flows; `examples/clsf_cost.rs`): table 0 `direct` 36, table 1
-//! `partitioned` 169 (a flat split on `metadata` into ten-rule leaves
-//! whose filters leave 1.1 rules to compare), table 2 `exact` 63 (the
-//! 10,000 routes take 128 KiB); together 268, against 65 + 364 + 140 =
+//! flows; `examples/clsf_cost.rs`): table 0 `direct` 33, table 1
+//! `partitioned` 159 (a flat split on `metadata` into ten-rule leaves
+//! whose filters leave 1.1 rules to compare), table 2 `exact` 57 (the
+//! 10,000 routes take 128 KiB); together 249, against 65 + 364 + 140 =
 //! 569 before the compact slots, the filters and the four-word trees.
 //! Looking up table 2 alone over 100,000 flows with a simulated 512 KiB
 //! last level (one core's L2), a packet misses it 1.04 times, about what

@@ -16,8 +16,10 @@
 //!
 //! Fast paths: when every rule masks only key words 0..4 (the IPv4
 //! 5-tuple, `eth_type`, port, VLAN, `metadata`), the key is those four
-//! words and every linear leaf stores all four (one rule width: no
-//! per-width dispatch, no gathering of key words); and when, besides, the
+//! words and every linear leaf stores the same words, the union of the
+//! leaves' own (one rule width for the tree: the key's values of those
+//! words are gathered once, and no leaf dispatches on its width); and
+//! when, besides, the
 //! root is a split whose children are all linear leaves, the lookup is a
 //! [`Flat`] one: one probe, the value child's leaf, then the wildcard
 //! child's leaf if it can still win, with no node walk. Linear leaves of a
@@ -114,11 +116,14 @@ pub(crate) struct Tree {
     filters: Vec<linear::Filter>,
     tuples: Vec<tss::Tuple>,
     splits: Vec<SplitTable>,
-    /// Every rule masks only key words 0..4: linear leaves store all four
-    /// words and [`lookup4`](Self::lookup4) applies.
+    /// Every rule masks only key words 0..4: linear leaves store
+    /// `leaf_words` and [`lookup4`](Self::lookup4) applies.
     common: bool,
     /// With `common`, bit `w` set when some rule masks word `w`.
     used: u8,
+    /// With `common`, the words some linear leaf compares (ascending, at
+    /// least one): every linear leaf stores these, in this order.
+    leaf_words: Vec<u8>,
     /// With `common`, a root split whose children are all linear leaves
     /// (R2's tenant ACL), as a [`Flat`] for a walk-free lookup.
     flat: Option<Box<Flat>>,
@@ -167,6 +172,7 @@ impl Tree {
         let mut t = Tree {
             common,
             used,
+            leaf_words: Vec::new(),
             flat: None,
             nodes: Vec::new(),
             root: NONE,
@@ -177,9 +183,55 @@ impl Tree {
         };
         t.root = t.node(rules, ranges, shape, 0);
         if common {
+            t.relayout();
             t.flat = t.flat().map(Box::new);
         }
         t
+    }
+
+    /// Store every linear leaf over the union of the leaves' words, so
+    /// that one rule width serves the whole tree (`lookup4`).
+    fn relayout(&mut self) {
+        let mut union: Vec<u8> = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == Kind::Linear)
+            .flat_map(|n| n.words[..usize::from(n.nwords)].to_vec())
+            .collect();
+        union.sort_unstable();
+        union.dedup();
+        if union.is_empty() {
+            union.push(0);
+        }
+        let stride = 1 + 2 * union.len();
+        let mut lin = Vec::with_capacity(self.lin.len() / 2 * stride);
+        for n in self.nodes.iter_mut().filter(|n| n.kind == Kind::Linear) {
+            let words = n.words[..usize::from(n.nwords)].to_vec();
+            let old = 1 + 2 * words.len();
+            let off = lin.len();
+            let start = n.a as usize;
+            for r in self.lin[start..start + n.b as usize * old].chunks_exact(old) {
+                lin.push(r[0]);
+                for u in &union {
+                    match words.iter().position(|w| w == u) {
+                        Some(p) => lin.extend([r[1 + 2 * p], r[2 + 2 * p]]),
+                        None => lin.extend([0, 0]),
+                    }
+                }
+            }
+            if let Some(f) = self.filters.get_mut(n.f as usize) {
+                f.remap(|i| {
+                    let w = words[usize::from(i)];
+                    union.iter().position(|&u| u == w).unwrap_or(0) as u8
+                });
+            }
+            n.a = off as u32;
+            n.nwords = union.len() as u8;
+            n.words = [0; WORDS];
+            n.words[..union.len()].copy_from_slice(&union);
+        }
+        self.lin = lin;
+        self.leaf_words = union;
     }
 
     /// The [`Flat`] form of the root, if it has one.
@@ -361,11 +413,7 @@ impl Tree {
                 Shape::Auto => n <= LINEAR_MAX || summary.linear() <= summary.tss(),
             };
             if linear {
-                let words = if self.common {
-                    vec![0, 1, 2, 3]
-                } else {
-                    linear::used_words(&rules)
-                };
+                let words = linear::used_words(&rules);
                 node.nwords = words.len() as u8;
                 node.words[..words.len()].copy_from_slice(&words);
                 let (off, filter) = linear::push(&mut self.lin, rules, &words);
@@ -482,13 +530,29 @@ impl Tree {
     }
 
     /// [`lookup`](Self::lookup) for a tree whose rules mask only words
-    /// 0..4 (`common`; the caller checks): every linear leaf stores those
-    /// four words, so it is searched inline with no per-width dispatch,
-    /// no gathering of key words and no index checks on the key.
+    /// 0..4 (`common`; the caller checks): every linear leaf stores the
+    /// same words (`leaf_words`), gathered from `k` once, so leaves are
+    /// searched inline with no per-leaf width dispatch and no index checks
+    /// on the key.
     #[inline]
     pub(crate) fn lookup4(&self, k: &[u64; 4]) -> u64 {
+        match self.leaf_words.len() {
+            1 => self.lookup4n::<1, 3>(k),
+            2 => self.lookup4n::<2, 5>(k),
+            3 => self.lookup4n::<3, 7>(k),
+            _ => self.lookup4n::<4, 9>(k),
+        }
+    }
+
+    /// `lookup4` with `N` leaf words of `S = 1 + 2N` stored words a rule.
+    #[inline(always)]
+    fn lookup4n<const N: usize, const S: usize>(&self, k: &[u64; 4]) -> u64 {
+        let mut x = [0u64; N];
+        for (x, &w) in x.iter_mut().zip(&self.leaf_words) {
+            *x = k[usize::from(w) & 3];
+        }
         if let Some(f) = &self.flat {
-            return self.lookup_flat(f, k);
+            return self.lookup_flat::<N, S>(f, k, &x);
         }
         let mut best = 0;
         let mut pending = [NONE; MAX_DEPTH as usize + 1];
@@ -499,12 +563,12 @@ impl Tree {
                 match n.kind {
                     Kind::Linear => {
                         let filter = self.filters.get(n.f as usize);
-                        linear::search4(
+                        linear::search_x::<N, S>(
                             &self.lin,
                             n.a as usize,
                             n.b as usize,
                             filter,
-                            k,
+                            &x,
                             &mut best,
                         );
                     }
@@ -550,24 +614,29 @@ impl Tree {
     }
 
     #[inline(always)]
-    fn lookup_flat(&self, f: &Flat, k: &[u64; 4]) -> u64 {
+    fn lookup_flat<const N: usize, const S: usize>(
+        &self,
+        f: &Flat,
+        k: &[u64; 4],
+        x: &[u64; N],
+    ) -> u64 {
         let mut best = 0;
         let c = f.children.get(k[usize::from(f.word) & 3] & f.mask);
         if let Some(l) = f.leaves.get(c.wrapping_sub(1) as usize) {
-            self.search_leaf(l, k, &mut best);
+            self.search_leaf::<N, S>(l, x, &mut best);
         }
         if let Some(w) = &f.wild {
             if w.max_rank > best {
-                self.search_leaf(w, k, &mut best);
+                self.search_leaf::<N, S>(w, x, &mut best);
             }
         }
         best
     }
 
     #[inline(always)]
-    fn search_leaf(&self, l: &Leaf, k: &[u64; 4], best: &mut u64) {
+    fn search_leaf<const N: usize, const S: usize>(&self, l: &Leaf, x: &[u64; N], best: &mut u64) {
         let filter = self.filters.get(l.f as usize);
-        linear::search4(&self.lin, l.off as usize, l.n as usize, filter, k, best);
+        linear::search_x::<N, S>(&self.lin, l.off as usize, l.n as usize, filter, x, best);
     }
 
     /// Whether the root has the [`Flat`] form, and the number of filtered
