@@ -5,8 +5,10 @@
 //! How: every answer is precomputed. A rule fixes both fields, one, or
 //! neither (a catch-all), so a packet `(p, v)` is matched by at most one
 //! rule shape of each kind and the winner is the best of four. For the
-//! pairs `(p, v)` that some rule names, the best of the four is stored in
-//! one hash map, so the common case is one probe; otherwise the answer is
+//! pairs `(p, v)` that some rule names, the winner's id is stored in one
+//! hash map (a [`Map32`] of 8-byte slots while the ports are below 2^16),
+//! so the common case is one probe and no rank comparison; otherwise the
+//! answer is
 //! the better of "port only" (a hash map whose entries already include the
 //! catch-all) and "VLAN only" (an array indexed by the 13-bit OXM
 //! `vlan_vid`, present only when such rules exist).
@@ -14,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use super::key::KeyMap;
+use super::key::{KeyMap, Map32};
 use crate::openflow::{Field, Match};
 use crate::wire::FlowKey;
 
@@ -23,14 +25,25 @@ const VIDS: usize = 1 << 13;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Direct {
-    /// `(in_port << 16 | vlan_vid)` → best rank for that pair.
-    both: KeyMap,
+    /// `(in_port << 16 | vlan_vid)` → the winner for that pair.
+    both: Both,
     /// `in_port` → best of the port-only rules and the catch-alls.
     port: KeyMap,
     /// `vlan_vid` → best of the VLAN-only rules and the catch-alls; empty
     /// when there are no VLAN-only rules.
     vid: Vec<u64>,
     any: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Both {
+    /// Id + 1 of the winner, every pair fitting in 32 bits (a wider one
+    /// is then absent).
+    Ids(Map32),
+    /// A port of 2^16 or more, or a winner's id `u32::MAX` (id + 1
+    /// overflows): its rank, in 16-byte slots (boxed: telling the variants
+    /// apart is then one pointer test).
+    Ranks(Box<KeyMap>),
 }
 
 /// Whether every rule matches only exact `in_port` and/or `vlan_vid`.
@@ -63,10 +76,25 @@ impl Direct {
         }
         let port_best = |p: u32| by_port.get(&p).copied().unwrap_or(0).max(any);
         let vid_best = |v: u16| by_vid.get(&v).copied().unwrap_or(0).max(any);
-        let both: Vec<([u64; 1], u64)> = by_both
+        let both: Vec<(u64, u64)> = by_both
             .iter()
-            .map(|(&(p, v), &r)| ([pair(p, v)], r.max(port_best(p)).max(vid_best(v))))
+            .map(|(&(p, v), &r)| (pair(p, v), r.max(port_best(p)).max(vid_best(v))))
             .collect();
+        let ids: Option<Vec<(u32, u32)>> = both
+            .iter()
+            .map(|&(k, r)| Some((u32::try_from(k).ok()?, (!(r as u32)).checked_add(1)?)))
+            .collect();
+        let both = match ids {
+            Some(ids) => Both::Ids(Map32::build(ids, |a, _| a)),
+            None => {
+                let keys: Vec<([u64; 1], u64)> = both.iter().map(|&(k, r)| ([k], r)).collect();
+                Both::Ranks(Box::new(KeyMap::build(
+                    1,
+                    keys.iter().map(|(k, v)| (&k[..], *v)),
+                    u64::max,
+                )))
+            }
+        };
         let ports: Vec<([u64; 1], u64)> = by_port
             .keys()
             .map(|&p| ([u64::from(p)], port_best(p)))
@@ -77,7 +105,7 @@ impl Direct {
             (0..VIDS).map(|v| vid_best(v as u16)).collect()
         };
         Direct {
-            both: KeyMap::build(1, both.iter().map(|(k, v)| (&k[..], *v)), u64::max),
+            both,
             port: KeyMap::build(1, ports.iter().map(|(k, v)| (&k[..], *v)), u64::max),
             vid,
             any,
@@ -85,16 +113,33 @@ impl Direct {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.both.bytes() + self.port.bytes() + self.vid.len() * 8
+        let both = match &self.both {
+            Both::Ids(m) => m.bytes(),
+            Both::Ranks(m) => m.bytes(),
+        };
+        both + self.port.bytes() + self.vid.len() * 8
     }
 
-    /// The best matching rank, or 0.
-    #[inline]
-    pub(crate) fn lookup(&self, key: &FlowKey) -> u64 {
-        let r = self.both.get1(pair(key.in_port, key.vlan_vid));
-        if r != 0 {
-            return r;
+    /// The id of the winning rule, if any (out of line: a small function
+    /// with a small frame).
+    #[inline(never)]
+    pub(crate) fn lookup(&self, key: &FlowKey) -> Option<u32> {
+        let k = pair(key.in_port, key.vlan_vid);
+        match &self.both {
+            Both::Ids(m) => match u32::try_from(k).map_or(0, |k| m.get(k)) {
+                0 => super::rank_id(self.other(key)),
+                a => Some(a - 1),
+            },
+            Both::Ranks(m) => super::rank_id(match m.get1(k) {
+                0 => self.other(key),
+                r => r,
+            }),
         }
+    }
+
+    /// The best rank of the rules that do not fix both fields.
+    #[inline(never)]
+    fn other(&self, key: &FlowKey) -> u64 {
         let p = self.port.get1(u64::from(key.in_port)).max(self.any);
         let v = self.vid.get(key.vlan_vid as usize).copied().unwrap_or(0);
         p.max(v)

@@ -10,9 +10,12 @@
 //! no per-field dispatch. Fields that share storage in the `FlowKey`
 //! share a place (`udp_dst`, `sctp_dst` are `tcp_dst`; the ICMPv6 type and
 //! code are the ICMPv4 ones). A table extracts only the [`Groups`] of
-//! words its rules use. [`KeyMap`] is an open-addressing table (linear
+//! words its rules use ([`extract_common`]: the first four alone, into a
+//! four-word array). [`KeyMap`] is an open-addressing table (linear
 //! probing, load <= 1/2) from packed keys to a non-zero `u64` (a rule rank
-//! or a node index).
+//! or a node index); [`Map32`] the same for 32-bit keys and `u32` values
+//! in 8-byte slots, and [`IdMap`] picks one of the two for a one-word key.
+//! [`Read`] reads one of the common fields of at most 64 bits as a `u64`.
 //!
 //! Threads: built by the compiler, then read-only.
 
@@ -109,6 +112,11 @@ impl Groups {
         }))
     }
 
+    /// Whether only words 0..4 are read.
+    pub(crate) fn common_only(self) -> bool {
+        self.0 & !G_COMMON == 0
+    }
+
     /// Every word a rule of `matches` masks.
     pub(crate) fn of_matches<'a>(matches: impl IntoIterator<Item = &'a Match>) -> Groups {
         Groups::of_words(
@@ -166,6 +174,33 @@ pub(crate) fn extract(key: &FlowKey, regs: &Registers, groups: Groups) -> Words 
     k
 }
 
+/// The first four words of the packet's key (IPv4, L4, `eth_type`,
+/// `in_port`, VLAN, `metadata`): all a table whose rules mask only those
+/// reads ([`Groups::common_only`]); word `w` is left 0 unless bit `w` of
+/// `used` is set (word 2, port and VLAN, is rarely matched by ACLs that
+/// split on metadata, and costs the most to assemble after word 1).
+#[inline]
+pub(crate) fn extract_common(key: &FlowKey, regs: &Registers, used: u8) -> [u64; 4] {
+    [
+        u64::from(key.ipv4_src) | u64::from(key.ipv4_dst) << 32,
+        u64::from(key.tp_src)
+            | u64::from(key.tp_dst) << 16
+            | u64::from(key.eth_type) << 32
+            | u64::from(key.ip_proto) << 48
+            | u64::from(key.ip_dscp) << 56
+            | u64::from(key.ip_ecn) << 62,
+        if used & 4 != 0 {
+            u64::from(key.in_port)
+                | u64::from(key.vlan_vid) << 32
+                | u64::from(key.vlan_pcp) << 48
+                | u64::from(key.icmp_type) << 56
+        } else {
+            0
+        },
+        regs.metadata,
+    ]
+}
+
 /// `fields::raw` with the fields that exact and prefix tables use most
 /// read inline (the rest through `fields::raw`).
 #[inline(always)]
@@ -184,6 +219,64 @@ pub(crate) fn read_field(key: &FlowKey, regs: &Registers, f: Field) -> u128 {
         Field::EthDst => u128::from(key.eth_dst),
         Field::Metadata => u128::from(regs.metadata),
         other => crate::pipeline::fields::raw(key, regs, other),
+    }
+}
+
+/// A field of at most 64 bits that tables read straight from the
+/// `FlowKey` or the registers (the ones exact tables use most), so that a
+/// reader is one jump-table entry and one load, with no `u128` and no
+/// call out for the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    InPort,
+    EthDst,
+    EthSrc,
+    EthType,
+    VlanVid,
+    IpProto,
+    Ipv4Src,
+    Ipv4Dst,
+    TpSrc,
+    TpDst,
+    Metadata,
+    TunnelId,
+}
+
+impl Read {
+    pub(crate) fn of(f: Field) -> Option<Read> {
+        Some(match f {
+            Field::InPort => Read::InPort,
+            Field::EthDst => Read::EthDst,
+            Field::EthSrc => Read::EthSrc,
+            Field::EthType => Read::EthType,
+            Field::VlanVid => Read::VlanVid,
+            Field::IpProto => Read::IpProto,
+            Field::Ipv4Src => Read::Ipv4Src,
+            Field::Ipv4Dst => Read::Ipv4Dst,
+            Field::TcpSrc | Field::UdpSrc | Field::SctpSrc => Read::TpSrc,
+            Field::TcpDst | Field::UdpDst | Field::SctpDst => Read::TpDst,
+            Field::Metadata => Read::Metadata,
+            Field::TunnelId => Read::TunnelId,
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(self, key: &FlowKey, regs: &Registers) -> u64 {
+        match self {
+            Read::InPort => u64::from(key.in_port),
+            Read::EthDst => key.eth_dst,
+            Read::EthSrc => key.eth_src,
+            Read::EthType => u64::from(key.eth_type),
+            Read::VlanVid => u64::from(key.vlan_vid),
+            Read::IpProto => u64::from(key.ip_proto),
+            Read::Ipv4Src => u64::from(key.ipv4_src),
+            Read::Ipv4Dst => u64::from(key.ipv4_dst),
+            Read::TpSrc => u64::from(key.tp_src),
+            Read::TpDst => u64::from(key.tp_dst),
+            Read::Metadata => regs.metadata,
+            Read::TunnelId => regs.tunnel_id,
+        }
     }
 }
 
@@ -487,6 +580,205 @@ impl KeyMap {
     }
 }
 
+/// Multipliers [`IdMap`] tries, in order (odd; the first is 2^64 / phi).
+const ID_MULS: [u64; 4] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xFF51_AFD7_ED55_8CCD,
+    0xC4CE_B9FE_1A85_EC53,
+    0xD6E8_FEB8_6659_FD93,
+];
+
+/// A probe run this long or shorter is good enough: stop trying
+/// multipliers.
+const ID_RUN_OK: usize = 16;
+
+/// Map from 32-bit keys to non-zero `u32` values (answers, child
+/// indices), for the one-word probes of the hot path: exact keys, direct
+/// pairs, split children.
+///
+/// A slot is one `u64`, `value << 32 | key` (0 = empty), so a probe reads
+/// 8 bytes and key and value share a cache line. The table has 1.5-3 home
+/// slots per key (at most 2/3 full: denser than [`KeyMap`], since a big
+/// table's misses cost more than its slightly longer probes) (`(key * mul) >> shift`, multiply-shift hashing) and is
+/// probed linearly *without wrapping*: it ends at its last occupied slot,
+/// so a probe stops at the first empty slot or at the end of the table
+/// (no wrap-around arithmetic). `build`
+/// tries a few multipliers and keeps the one with the shortest longest
+/// run of occupied slots, which bounds every probe, hit or miss.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Map32 {
+    slots: Box<[u64]>,
+    mul: u64,
+    shift: u32,
+    len: usize,
+}
+
+impl Map32 {
+    /// A map of `entries` (values non-zero); for a repeated key,
+    /// `combine(old, new)` decides.
+    pub(crate) fn build(
+        entries: impl IntoIterator<Item = (u32, u32)>,
+        combine: impl Fn(u32, u32) -> u32,
+    ) -> Map32 {
+        let mut merged: FastMap<u32, u32> = FastMap::default();
+        for (k, v) in entries {
+            debug_assert!(v != 0);
+            merged
+                .entry(k)
+                .and_modify(|o| *o = combine(*o, v))
+                .or_insert(v);
+        }
+        let mut merged: Vec<(u32, u32)> = merged.into_iter().collect();
+        merged.sort_unstable();
+        let bits = (merged.len() * 3 / 2)
+            .next_power_of_two()
+            .max(2)
+            .trailing_zeros();
+        let shift = 64 - bits;
+        let mut best: Option<(usize, Vec<u64>, u64)> = None;
+        for mul in ID_MULS {
+            let mut slots = vec![0u64; 1 << bits];
+            for &(k, v) in &merged {
+                let mut i = (u64::from(k).wrapping_mul(mul) >> shift) as usize;
+                while slots.get(i).is_some_and(|&s| s != 0) {
+                    i += 1;
+                }
+                if i == slots.len() {
+                    slots.push(0);
+                }
+                slots[i] = u64::from(v) << 32 | u64::from(k);
+            }
+            while slots.last() == Some(&0) {
+                slots.pop();
+            }
+            let run = slots
+                .split(|&s| s == 0)
+                .map(<[u64]>::len)
+                .max()
+                .unwrap_or(0);
+            if best.as_ref().map_or(true, |b| run < b.0) {
+                best = Some((run, slots, mul));
+            }
+            if run <= ID_RUN_OK {
+                break;
+            }
+        }
+        let (_, slots, mul) = best.unwrap_or_default();
+        Map32 {
+            slots: slots.into_boxed_slice(),
+            mul,
+            shift,
+            len: merged.len(),
+        }
+    }
+
+    /// The value of `k`, or 0.
+    #[inline]
+    pub(crate) fn get(&self, k: u32) -> u32 {
+        let mut i = (u64::from(k).wrapping_mul(self.mul) >> self.shift) as usize;
+        while let Some(&s) = self.slots.get(i) {
+            let v = (s >> 32) as u32;
+            if v == 0 || s as u32 == k {
+                return v;
+            }
+            i += 1;
+        }
+        0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.slots.len() * 8
+    }
+
+    /// The longest run of occupied slots (a probe reads at most one more).
+    #[cfg(test)]
+    pub(crate) fn longest_run(&self) -> usize {
+        self.slots
+            .split(|&s| s == 0)
+            .map(<[u64]>::len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// All (key, value) pairs, in table order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.slots
+            .iter()
+            .filter(|&&s| s != 0)
+            .map(|&s| (s as u32, (s >> 32) as u32))
+    }
+}
+
+/// Map from `u64` keys to non-zero `u32` values: a [`Map32`] when every
+/// key fits in 32 bits (a wider key is then absent without a probe),
+/// else the 16-byte slots of a [`KeyMap`].
+#[derive(Clone, Debug)]
+pub(crate) enum IdMap {
+    Compact(Map32),
+    Wide(KeyMap),
+}
+
+impl IdMap {
+    /// A map of `entries` (values non-zero); for a repeated key,
+    /// `combine(old, new)` decides.
+    pub(crate) fn build(entries: &[(u64, u32)], combine: impl Fn(u32, u32) -> u32) -> IdMap {
+        if entries.iter().all(|e| e.0 <= u64::from(u32::MAX)) {
+            return IdMap::Compact(Map32::build(
+                entries.iter().map(|&(k, v)| (k as u32, v)),
+                combine,
+            ));
+        }
+        let keys: Vec<([u64; 1], u64)> =
+            entries.iter().map(|&(k, v)| ([k], u64::from(v))).collect();
+        IdMap::Wide(KeyMap::build(
+            1,
+            keys.iter().map(|(k, v)| (&k[..], *v)),
+            |a, b| u64::from(combine(a as u32, b as u32)),
+        ))
+    }
+
+    /// The value of `key`, or 0.
+    #[inline]
+    pub(crate) fn get(&self, key: u64) -> u32 {
+        match self {
+            IdMap::Compact(m) => u32::try_from(key).map_or(0, |k| m.get(k)),
+            IdMap::Wide(m) => m.get1(key) as u32,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            IdMap::Compact(m) => m.len(),
+            IdMap::Wide(m) => m.len(),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            IdMap::Compact(m) => m.bytes(),
+            IdMap::Wide(m) => m.bytes(),
+        }
+    }
+
+    /// Whether the map has the 8-byte slots.
+    #[cfg(test)]
+    pub(crate) fn is_compact(&self) -> bool {
+        matches!(self, IdMap::Compact(_))
+    }
+
+    /// All (key, value) pairs, in table order.
+    pub(crate) fn pairs(&self) -> Vec<(u64, u32)> {
+        match self {
+            IdMap::Compact(m) => m.iter().map(|(k, v)| (u64::from(k), v)).collect(),
+            IdMap::Wide(m) => m.iter().map(|(k, v)| (k[0], v as u32)).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,5 +905,78 @@ mod tests {
         let m1 = KeyMap::build(1, one.iter().map(|k| (&k[..], 9)), |a, b| a.max(b));
         assert!(one.iter().all(|k| m1.get1(k[0]) == 9));
         assert_eq!(m1.get1(1), 0);
+    }
+
+    /// A `Map32` answers like a `HashMap` for hits and misses: empty and
+    /// one-entry maps, key 0 and `u32::MAX`, dense and clustered keys
+    /// (runs of neighbours whose home slots collide), repeated keys.
+    #[test]
+    fn map32_equals_hashmap() {
+        let mut rng = XorShift64::new(11);
+        let sets: Vec<Vec<u32>> = vec![
+            vec![],
+            vec![0],
+            vec![u32::MAX],
+            vec![0, u32::MAX, 1, u32::MAX - 1],
+            (0..1000).collect(),
+            (0..1000).map(|i| i << 20).collect(),
+            (0..5000).map(|_| rng.next_u32()).collect(),
+            (0..300).map(|_| rng.next_u32() & 0xff).collect(),
+        ];
+        for keys in sets {
+            let mut want = std::collections::HashMap::new();
+            let entries: Vec<(u32, u32)> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| (k, i as u32 % 7 + 1))
+                .collect();
+            for &(k, v) in &entries {
+                let e = want.entry(k).or_insert(v);
+                *e = (*e).max(v);
+            }
+            let m = Map32::build(entries.iter().copied(), u32::max);
+            assert_eq!(m.len(), want.len());
+            assert!(m.longest_run() <= 64, "{}", m.longest_run());
+            for (&k, &v) in &want {
+                assert_eq!(m.get(k), v, "{k}");
+            }
+            let mut pairs: Vec<(u32, u32)> = m.iter().collect();
+            pairs.sort_unstable();
+            let mut expect: Vec<(u32, u32)> = want.iter().map(|(&k, &v)| (k, v)).collect();
+            expect.sort_unstable();
+            assert_eq!(pairs, expect);
+            for _ in 0..2000 {
+                let k = rng.next_u32();
+                assert_eq!(m.get(k), want.get(&k).copied().unwrap_or(0));
+            }
+            for k in [0, 1, u32::MAX, 0x8000_0000] {
+                assert_eq!(m.get(k), want.get(&k).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    /// An `IdMap` is compact while every key fits in 32 bits (a wider key
+    /// then misses), wide otherwise.
+    #[test]
+    fn idmap_compact_and_wide() {
+        let small = IdMap::build(&[(0, 1), (7, 2), (u64::from(u32::MAX), 3)], |a, _| a);
+        assert!(small.is_compact());
+        assert_eq!(small.len(), 3);
+        assert_eq!(
+            (small.get(0), small.get(7), small.get(u64::from(u32::MAX))),
+            (1, 2, 3)
+        );
+        assert_eq!(small.get(7 | 1 << 32), 0);
+        assert_eq!(small.get(u64::MAX), 0);
+        let wide = IdMap::build(&[(0, 1), (1 << 40, 2), (u64::MAX, 3)], |a, _| a);
+        assert!(!wide.is_compact());
+        assert_eq!(
+            (wide.get(0), wide.get(1 << 40), wide.get(u64::MAX)),
+            (1, 2, 3)
+        );
+        assert_eq!(wide.get(5), 0);
+        let mut pairs = wide.pairs();
+        pairs.sort_unstable();
+        assert_eq!(pairs, [(0, 1), (1 << 40, 2), (u64::MAX, 3)]);
     }
 }

@@ -24,23 +24,38 @@
 //! | kind | when | lookup |
 //! | --- | --- | --- |
 //! | `direct` | only exact `in_port` / `vlan_vid` (+ catch-alls) | one hash probe, precomputed answers (`direct.rs`) |
-//! | `exact` | one common mask (e.g. `ip,nw_dst=A.B.C.D` routes) + catch-alls | fields read directly, one hash probe (`exact.rs`) |
+//! | `exact` | one common mask (e.g. `ip,nw_dst=A.B.C.D` routes) + catch-alls | common fields compared once, the rest read directly, one hash probe of 8-byte slots holding the winner's id (`exact.rs`) |
 //! | `lpm` | one field by prefix of mixed lengths, a common exact guard (e.g. `ip`), catch-alls | a poptrie walk (`lpm.rs`) |
 //! | `linear` | general, at most [`LINEAR_MAX`] rules, or what the cost model prefers | scan in rank order, stop at the first match |
 //! | `tss` | general, few distinct masks | one probe per mask, best mask first, early exit (`tss.rs`) |
-//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear or TSS leaves (`partition.rs`) |
+//! | `partitioned` | general, many masks | a split tree on fields many rules fix exactly (e.g. `metadata`), linear (nibble-filtered) or TSS leaves (`partition.rs`) |
 //!
 //! The general kinds work on packed keys (`key.rs`): every field has a
 //! fixed place in 20 `u64` words (the IPv4 5-tuple, `eth_type`, `in_port`,
 //! VLAN and `metadata` in the first four); a lookup extracts only the
-//! groups of words its table uses into a stack array, and rules are packed
-//! the same way, so matching and hashing never allocate.
+//! groups of words its table uses into a stack array (just those four
+//! words when the rules mask nothing else, the usual ACL), and rules are
+//! packed the same way, so matching and hashing never allocate. One-word
+//! probes (exact keys, direct pairs, split children) use 8-byte slots
+//! (`key::Map32`) whenever the key fits in 32 bits.
 //!
-//! Cost on the R2 benchmark tables (release, one core of the 2-core dev
-//! VM, cachegrind instruction counts per lookup in parentheses): table 0
-//! `direct` 6 ns (64), table 1 `partitioned` 32-44 ns (363; plain TSS on
-//! the same 144 masks: 1.2-3 us), table 2 `exact` 11-19 ns (139), from 1
-//! to 100,000 flows. `benches/classifier.rs` measures them.
+//! Every kind's lookup is its own out-of-line function, so that
+//! [`Classifier::lookup`] is a small dispatch that inlines into the caller
+//! and a cheap kind does not set up the stack frame of an expensive one.
+//!
+//! Cost on the R2 benchmark tables (release; callgrind instructions per
+//! lookup, inclusive of the kind's function, the same from 1 to 100,000
+//! flows; `examples/clsf_cost.rs`): table 0 `direct` 33, table 1
+//! `partitioned` 159 (a flat split on `metadata` into ten-rule leaves
+//! whose filters leave 1.1 rules to compare), table 2 `exact` 57 (the
+//! 10,000 routes take 128 KiB); together 249, against 65 + 364 + 140 =
+//! 569 before the compact slots, the filters and the four-word trees.
+//! Looking up table 2 alone over 100,000 flows with a simulated 512 KiB
+//! last level (one core's L2), a packet misses it 1.04 times, about what
+//! reading the packet's key costs by itself (1.0), against 2.58 before.
+//! Wall-clock times (`benches/classifier.rs`) were 6 ns, 32-44 ns and
+//! 11-19 ns before those changes and have not been re-measured since;
+//! plain TSS on the ACL's 144 masks took 1.2-3 us.
 //!
 //! # Threads
 //!
@@ -150,7 +165,11 @@ pub struct Classifier {
     rules: usize,
 }
 
+/// `repr(u8)`: a plain tag byte, so that the dispatch in
+/// [`Classifier::lookup`] is one load and a jump table (the niche-encoded
+/// tag took six instructions to decode on every lookup).
 #[derive(Clone, Debug)]
+#[repr(u8)]
 enum Imp {
     Direct(direct::Direct),
     Exact(exact::Exact),
@@ -269,17 +288,33 @@ impl Classifier {
     /// The id of the winning rule for this packet, if any rule matches.
     #[inline]
     pub fn lookup(&self, key: &FlowKey, regs: &Registers) -> Option<u32> {
-        rank_id(self.lookup_rank(key, regs))
-    }
-
-    #[inline]
-    fn lookup_rank(&self, key: &FlowKey, regs: &Registers) -> u64 {
         match &self.imp {
             Imp::Direct(d) => d.lookup(key),
             Imp::Exact(e) => e.lookup(key, regs),
-            Imp::Lpm(l) => l.lookup(key, regs),
-            Imp::Tree { groups, tree } => tree.lookup(&key::extract(key, regs, *groups)),
+            Imp::Lpm(l) => Self::lpm_lookup(l, key, regs),
+            Imp::Tree { groups, tree } => Self::tree_lookup(tree, *groups, key, regs),
         }
+    }
+
+    // Every kind's lookup is out of line, so that this dispatch inlines
+    // into its caller and each kind sets up only its own stack frame (the
+    // tree's packed key and search state made every lookup pay for
+    // theirs).
+
+    #[inline(never)]
+    fn lpm_lookup(l: &lpm::Lpm, key: &FlowKey, regs: &Registers) -> Option<u32> {
+        rank_id(l.lookup(key, regs))
+    }
+
+    #[inline(never)]
+    fn tree_lookup(tree: &Tree, groups: Groups, key: &FlowKey, regs: &Registers) -> Option<u32> {
+        rank_id(if let Some(used) = tree.common() {
+            tree.lookup4(&key::extract_common(key, regs, used))
+        } else if groups.common_only() {
+            tree.lookup(&key::extract_common(key, regs, 0b1111))
+        } else {
+            tree.lookup(&key::extract(key, regs, groups))
+        })
     }
 
     /// [`lookup`](Self::lookup) for each of `keys` with the registers of

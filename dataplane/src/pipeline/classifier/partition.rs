@@ -14,16 +14,27 @@
 //! orders tuples inside a TSS leaf). The bits a split tested are removed
 //! from its value children's masks, so leaves compare and hash less.
 //!
+//! Fast paths: when every rule masks only key words 0..4 (the IPv4
+//! 5-tuple, `eth_type`, port, VLAN, `metadata`), the key is those four
+//! words and every linear leaf stores the same words, the union of the
+//! leaves' own (one rule width for the tree: the key's values of those
+//! words are gathered once, and no leaf dispatches on its width); and
+//! when, besides, the
+//! root is a split whose children are all linear leaves, the lookup is a
+//! [`Flat`] one: one probe, the value child's leaf, then the wildcard
+//! child's leaf if it can still win, with no node walk. Linear leaves of a
+//! few rules carry nibble filters (see `linear.rs`).
+//!
 //! Choosing splits: a worst-case cost model (a linear leaf costs per rule,
 //! a TSS leaf per tuple, a split one probe plus its largest value child
 //! plus its wildcard child) is evaluated for every candidate bit range that
 //! some rule masks; the cheapest split is taken when it beats the best
 //! leaf clearly. The 1,000-rule ACL of the R2 benchmark (144 masks) splits
-//! on `metadata` into 100 ten-rule linear leaves.
+//! on `metadata` into 100 ten-rule linear leaves (flat, filtered).
 //!
 //! Threads: built by the compiler, then read-only.
 
-use super::key::{word_fp, FastMap, FastSet, KeyMap, PackedRule, Words, WORDS};
+use super::key::{word_fp, FastMap, FastSet, IdMap, PackedRule, Words, WORDS};
 use super::{linear, tss};
 
 /// Cost model, in instructions (measured with cachegrind on the R2 tables
@@ -64,7 +75,8 @@ pub const LINEAR_MAX: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// `a`: offset in `lin`, `b`: rule count, `words`: the stored words.
+    /// `a`: offset in `lin`, `b`: rule count, `words`: the stored words,
+    /// `f`: index in `filters` or `NONE`.
     Linear,
     /// `a`: first tuple in `tuples`, `b`: tuple count.
     Tss,
@@ -82,13 +94,16 @@ struct Node {
     words: [u8; WORDS],
     a: u32,
     b: u32,
+    f: u32,
 }
 
 #[derive(Clone, Debug)]
 struct SplitTable {
     mask: u64,
+    /// `max_rank` of the wildcard child (0 without one).
+    wild_rank: u64,
     /// Value → child node index + 1.
-    children: KeyMap,
+    children: IdMap,
 }
 
 #[derive(Clone, Debug)]
@@ -97,8 +112,45 @@ pub(crate) struct Tree {
     root: u32,
     /// Linear leaves' rules (see [`linear`]).
     lin: Vec<u64>,
+    /// Filters of linear leaves.
+    filters: Vec<linear::Filter>,
     tuples: Vec<tss::Tuple>,
     splits: Vec<SplitTable>,
+    /// Every rule masks only key words 0..4: linear leaves store
+    /// `leaf_words` and [`lookup4`](Self::lookup4) applies.
+    common: bool,
+    /// With `common`, bit `w` set when some rule masks word `w`.
+    used: u8,
+    /// With `common`, the words some linear leaf compares (ascending, at
+    /// least one): every linear leaf stores these, in this order.
+    leaf_words: Vec<u8>,
+    /// With `common`, a root split whose children are all linear leaves
+    /// (R2's tenant ACL), as a [`Flat`] for a walk-free lookup.
+    flat: Option<Box<Flat>>,
+}
+
+/// A root split whose value and wildcard children are linear leaves
+/// over words 0..4: the lookup is one probe and one or two leaf searches,
+/// with no node visits and no stack of pending nodes.
+#[derive(Clone, Debug)]
+struct Flat {
+    /// The key word the root tests (0..4) and its mask.
+    word: u8,
+    mask: u64,
+    /// Value → index + 1 in `leaves`.
+    children: IdMap,
+    leaves: Vec<Leaf>,
+    /// The wildcard child.
+    wild: Option<Leaf>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Leaf {
+    max_rank: u64,
+    /// Offset in `Tree::lin`, rule count, filter index or `NONE`.
+    off: u32,
+    n: u32,
+    f: u32,
 }
 
 /// Shape facts for `Classifier::stats`.
@@ -115,15 +167,106 @@ impl Tree {
     /// `ranges`: the (word, mask) bit ranges of the fields the rules use,
     /// the candidate split ranges.
     pub(crate) fn build(rules: Vec<PackedRule>, ranges: &[(usize, u64)], shape: Shape) -> Tree {
+        let common = rules.iter().all(|r| r.nonzero & !0b1111 == 0);
+        let used = rules.iter().fold(0, |u, r| u | r.nonzero as u8 & 0b1111);
         let mut t = Tree {
+            common,
+            used,
+            leaf_words: Vec::new(),
+            flat: None,
             nodes: Vec::new(),
             root: NONE,
             lin: Vec::new(),
+            filters: Vec::new(),
             tuples: Vec::new(),
             splits: Vec::new(),
         };
         t.root = t.node(rules, ranges, shape, 0);
+        if common {
+            t.relayout();
+            t.flat = t.flat().map(Box::new);
+        }
         t
+    }
+
+    /// Store every linear leaf over the union of the leaves' words, so
+    /// that one rule width serves the whole tree (`lookup4`).
+    fn relayout(&mut self) {
+        let mut union: Vec<u8> = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == Kind::Linear)
+            .flat_map(|n| n.words[..usize::from(n.nwords)].to_vec())
+            .collect();
+        union.sort_unstable();
+        union.dedup();
+        if union.is_empty() {
+            union.push(0);
+        }
+        let stride = 1 + 2 * union.len();
+        let mut lin = Vec::with_capacity(self.lin.len() / 2 * stride);
+        for n in self.nodes.iter_mut().filter(|n| n.kind == Kind::Linear) {
+            let words = n.words[..usize::from(n.nwords)].to_vec();
+            let old = 1 + 2 * words.len();
+            let off = lin.len();
+            let start = n.a as usize;
+            for r in self.lin[start..start + n.b as usize * old].chunks_exact(old) {
+                lin.push(r[0]);
+                for u in &union {
+                    match words.iter().position(|w| w == u) {
+                        Some(p) => lin.extend([r[1 + 2 * p], r[2 + 2 * p]]),
+                        None => lin.extend([0, 0]),
+                    }
+                }
+            }
+            if let Some(f) = self.filters.get_mut(n.f as usize) {
+                f.remap(|i| {
+                    let w = words[usize::from(i)];
+                    union.iter().position(|&u| u == w).unwrap_or(0) as u8
+                });
+            }
+            n.a = off as u32;
+            n.nwords = union.len() as u8;
+            n.words = [0; WORDS];
+            n.words[..union.len()].copy_from_slice(&union);
+        }
+        self.lin = lin;
+        self.leaf_words = union;
+    }
+
+    /// The [`Flat`] form of the root, if it has one.
+    fn flat(&self) -> Option<Flat> {
+        let root = self.nodes.get(self.root as usize)?;
+        if root.kind != Kind::Split {
+            return None;
+        }
+        let leaf = |i: u32| -> Option<Leaf> {
+            let n = self.nodes.get(i as usize)?;
+            (n.kind == Kind::Linear).then_some(Leaf {
+                max_rank: n.max_rank,
+                off: n.a,
+                n: n.b,
+                f: n.f,
+            })
+        };
+        let sp = self.splits.get(root.a as usize)?;
+        let mut leaves = Vec::new();
+        let mut entries = Vec::new();
+        for (v, c) in sp.children.pairs() {
+            leaves.push(leaf(c - 1)?);
+            entries.push((v, leaves.len() as u32));
+        }
+        let wild = match root.b {
+            NONE => None,
+            b => Some(leaf(b)?),
+        };
+        Some(Flat {
+            word: root.words[0] & 3,
+            mask: sp.mask,
+            children: IdMap::build(&entries, |a, _| a),
+            leaves,
+            wild,
+        })
     }
 
     pub(crate) fn kind(&self) -> &'static str {
@@ -138,12 +281,20 @@ impl Tree {
         let mut s = TreeStats {
             bytes: self.nodes.len() * std::mem::size_of::<Node>()
                 + self.lin.len() * 8
+                + self
+                    .filters
+                    .iter()
+                    .map(linear::Filter::bytes)
+                    .sum::<usize>()
                 + self.tuples.iter().map(tss::Tuple::bytes).sum::<usize>()
                 + self
                     .splits
                     .iter()
-                    .map(|s| s.children.bytes() + 8)
-                    .sum::<usize>(),
+                    .map(|s| s.children.bytes() + 16)
+                    .sum::<usize>()
+                + self.flat.as_ref().map_or(0, |f| {
+                    f.children.bytes() + f.leaves.len() * std::mem::size_of::<Leaf>()
+                }),
             tuples: self.tuples.len(),
             splits: self.splits.len(),
             ..TreeStats::default()
@@ -161,8 +312,9 @@ impl Tree {
         let sp = &self.splits[n.a as usize];
         let below = sp
             .children
-            .iter()
-            .map(|(_, c)| self.depth((c - 1) as u32))
+            .pairs()
+            .into_iter()
+            .map(|(_, c)| self.depth(c - 1))
             .max()
             .unwrap_or(0);
         let wild = if n.b == NONE { 0 } else { self.depth(n.b) };
@@ -182,9 +334,10 @@ impl Tree {
         let pad = "  ".repeat(depth);
         match n.kind {
             Kind::Linear => {
+                let filter = if n.f == NONE { "" } else { ", filtered" };
                 let _ = writeln!(
                     out,
-                    "{pad}{label}linear: {} rules over {} words",
+                    "{pad}{label}linear: {} rules over {} words{filter}",
                     n.b, n.nwords
                 );
             }
@@ -200,11 +353,10 @@ impl Tree {
                     sp.mask,
                     sp.children.len()
                 );
-                let mut shown: Vec<(u64, u64)> =
-                    sp.children.iter().map(|(k, c)| (k[0], c)).collect();
+                let mut shown = sp.children.pairs();
                 shown.sort_unstable();
                 for (k, c) in shown.iter().take(3) {
-                    self.describe_node((c - 1) as u32, depth + 1, &format!("{k:#x}: "), out);
+                    self.describe_node(c - 1, depth + 1, &format!("{k:#x}: "), out);
                 }
                 if shown.len() > 3 {
                     let _ = writeln!(out, "{pad}  ... {} more", shown.len() - 3);
@@ -251,6 +403,7 @@ impl Tree {
             words: [0; WORDS],
             a: 0,
             b: 0,
+            f: NONE,
         };
         let Some(split) = split else {
             let linear = match shape {
@@ -263,8 +416,13 @@ impl Tree {
                 let words = linear::used_words(&rules);
                 node.nwords = words.len() as u8;
                 node.words[..words.len()].copy_from_slice(&words);
-                node.a = linear::push(&mut self.lin, rules, &words) as u32;
+                let (off, filter) = linear::push(&mut self.lin, rules, &words);
+                node.a = off as u32;
                 node.b = n as u32;
+                if let Some(f) = filter {
+                    node.f = self.filters.len() as u32;
+                    self.filters.push(f);
+                }
             } else {
                 let t = tss::tuples(rules);
                 node.kind = Kind::Tss;
@@ -291,29 +449,36 @@ impl Tree {
         let mut entries = Vec::with_capacity(groups.len());
         for (v, g) in groups {
             let c = self.node(g, ranges, shape, depth + 1);
-            entries.push(([v], u64::from(c) + 1));
+            entries.push((v, c + 1));
         }
         node.kind = Kind::Split;
         node.words[0] = word as u8;
         node.nwords = 1;
+        let wild_rank = wild.iter().map(|r| r.rank).max().unwrap_or(0);
         node.b = if wild.is_empty() {
             NONE
         } else {
             self.node(wild, ranges, shape, depth + 1)
         };
         node.a = self.splits.len() as u32;
-        let children = KeyMap::build(1, entries.iter().map(|(k, v)| (&k[..], *v)), |a, _| a);
-        self.splits.push(SplitTable { mask, children });
+        let children = IdMap::build(&entries, |a, _| a);
+        self.splits.push(SplitTable {
+            mask,
+            wild_rank,
+            children,
+        });
         self.push(node)
     }
 
-    /// The rank of the best rule matching the packed key `k`, or 0.
+    /// The rank of the best rule matching the packed key `k`, or 0. `k`
+    /// has at least the words the rules mask (`K = 4` when they are all
+    /// among the first four, `WORDS` otherwise).
     ///
     /// Iterative: a split continues into its value child and remembers
     /// its wildcard child (at most one per level, so `MAX_DEPTH + 1`
     /// slots suffice), visiting first whichever can rank higher.
     #[inline]
-    pub(crate) fn lookup(&self, k: &Words) -> u64 {
+    pub(crate) fn lookup<const K: usize>(&self, k: &[u64; K]) -> u64 {
         let mut best = 0;
         let mut pending = [NONE; MAX_DEPTH as usize + 1];
         let mut top = 0;
@@ -321,26 +486,20 @@ impl Tree {
         loop {
             if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
                 match n.kind {
-                    Kind::Linear => {
-                        let words = &n.words[..n.nwords as usize];
-                        linear::search(&self.lin, n.a as usize, n.b as usize, words, k, &mut best);
-                    }
-                    Kind::Tss => {
-                        if let Some(t) = self.tuples.get(n.a as usize..(n.a + n.b) as usize) {
-                            tss::search(t, k, &mut best);
-                        }
-                    }
+                    Kind::Linear => self.search_linear(n, k, &mut best),
+                    Kind::Tss => self.search_tss(n, k, &mut best),
                     Kind::Split => {
-                        let c = self
-                            .splits
-                            .get(n.a as usize)
-                            .map_or(0, |sp| sp.children.get1(k[n.words[0] as usize] & sp.mask));
-                        let (wild, child) = (n.b, (c as u32).wrapping_sub(1));
+                        let Some(sp) = self.splits.get(n.a as usize) else {
+                            return best;
+                        };
+                        let w = k.get(usize::from(n.words[0])).copied().unwrap_or(0);
+                        let c = sp.children.get(w & sp.mask);
+                        let (wild, child) = (n.b, c.wrapping_sub(1));
                         let next = match (c != 0, wild != NONE) {
                             (true, true) => {
-                                let rank =
-                                    |i: u32| self.nodes.get(i as usize).map_or(0, |n| n.max_rank);
-                                let (first, later) = if rank(wild) > rank(child) {
+                                let child_rank =
+                                    self.nodes.get(child as usize).map_or(0, |n| n.max_rank);
+                                let (first, later) = if sp.wild_rank > child_rank {
                                     (wild, child)
                                 } else {
                                     (child, wild)
@@ -362,11 +521,171 @@ impl Tree {
                     }
                 }
             }
-            if top == 0 {
+            let Some(&next) = top.checked_sub(1).and_then(|t| pending.get(t)) else {
                 return best;
-            }
+            };
             top -= 1;
-            i = pending[top];
+            i = next;
+        }
+    }
+
+    /// [`lookup`](Self::lookup) for a tree whose rules mask only words
+    /// 0..4 (`common`; the caller checks): every linear leaf stores the
+    /// same words (`leaf_words`), gathered from `k` once, so leaves are
+    /// searched inline with no per-leaf width dispatch and no index checks
+    /// on the key.
+    #[inline]
+    pub(crate) fn lookup4(&self, k: &[u64; 4]) -> u64 {
+        match self.leaf_words.len() {
+            1 => self.lookup4n::<1, 3>(k),
+            2 => self.lookup4n::<2, 5>(k),
+            3 => self.lookup4n::<3, 7>(k),
+            _ => self.lookup4n::<4, 9>(k),
+        }
+    }
+
+    /// `lookup4` with `N` leaf words of `S = 1 + 2N` stored words a rule.
+    #[inline(always)]
+    fn lookup4n<const N: usize, const S: usize>(&self, k: &[u64; 4]) -> u64 {
+        let mut x = [0u64; N];
+        for (x, &w) in x.iter_mut().zip(&self.leaf_words) {
+            *x = k[usize::from(w) & 3];
+        }
+        if let Some(f) = &self.flat {
+            return self.lookup_flat::<N, S>(f, k, &x);
+        }
+        let mut best = 0;
+        let mut pending = [NONE; MAX_DEPTH as usize + 1];
+        let mut top = 0;
+        let mut i = self.root;
+        loop {
+            if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
+                match n.kind {
+                    Kind::Linear => {
+                        let filter = self.filters.get(n.f as usize);
+                        linear::search_x::<N, S>(
+                            &self.lin,
+                            n.a as usize,
+                            n.b as usize,
+                            filter,
+                            &x,
+                            &mut best,
+                        );
+                    }
+                    Kind::Tss => self.search_tss(n, k, &mut best),
+                    Kind::Split => {
+                        let Some(sp) = self.splits.get(n.a as usize) else {
+                            return best;
+                        };
+                        let c = sp.children.get(k[usize::from(n.words[0]) & 3] & sp.mask);
+                        let (wild, child) = (n.b, c.wrapping_sub(1));
+                        let next = match (c != 0, wild != NONE) {
+                            (true, true) => {
+                                let child_rank =
+                                    self.nodes.get(child as usize).map_or(0, |n| n.max_rank);
+                                let (first, later) = if sp.wild_rank > child_rank {
+                                    (wild, child)
+                                } else {
+                                    (child, wild)
+                                };
+                                if let Some(slot) = pending.get_mut(top) {
+                                    *slot = later;
+                                    top += 1;
+                                }
+                                first
+                            }
+                            (true, false) => child,
+                            (false, true) => wild,
+                            (false, false) => NONE,
+                        };
+                        if next != NONE {
+                            i = next;
+                            continue;
+                        }
+                    }
+                }
+            }
+            let Some(&next) = top.checked_sub(1).and_then(|t| pending.get(t)) else {
+                return best;
+            };
+            top -= 1;
+            i = next;
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_flat<const N: usize, const S: usize>(
+        &self,
+        f: &Flat,
+        k: &[u64; 4],
+        x: &[u64; N],
+    ) -> u64 {
+        let mut best = 0;
+        let c = f.children.get(k[usize::from(f.word) & 3] & f.mask);
+        if let Some(l) = f.leaves.get(c.wrapping_sub(1) as usize) {
+            self.search_leaf::<N, S>(l, x, &mut best);
+        }
+        if let Some(w) = &f.wild {
+            if w.max_rank > best {
+                self.search_leaf::<N, S>(w, x, &mut best);
+            }
+        }
+        best
+    }
+
+    #[inline(always)]
+    fn search_leaf<const N: usize, const S: usize>(&self, l: &Leaf, x: &[u64; N], best: &mut u64) {
+        let filter = self.filters.get(l.f as usize);
+        linear::search_x::<N, S>(&self.lin, l.off as usize, l.n as usize, filter, x, best);
+    }
+
+    /// Whether the root has the [`Flat`] form, and the number of filtered
+    /// linear leaves.
+    #[cfg(test)]
+    pub(crate) fn fast_paths(&self) -> (bool, usize) {
+        (self.flat.is_some(), self.filters.len())
+    }
+
+    /// With [`lookup4`](Self::lookup4): the words 0..4 some rule masks
+    /// (bit set), `None` when other words are masked too.
+    pub(crate) fn common(&self) -> Option<u8> {
+        self.common.then_some(self.used)
+    }
+
+    // The leaves' searches are out of line: inlined, their per-width
+    // instances made the walk set up a large frame and hoist every
+    // instance's loop invariants on each lookup.
+
+    #[inline(never)]
+    fn search_linear<const K: usize>(&self, n: &Node, k: &[u64; K], best: &mut u64) {
+        let words = n.words.get(..usize::from(n.nwords)).unwrap_or_default();
+        let filter = self.filters.get(n.f as usize);
+        linear::search(
+            &self.lin,
+            n.a as usize,
+            n.b as usize,
+            words,
+            filter,
+            k,
+            best,
+        );
+    }
+
+    #[inline(never)]
+    fn search_tss<const K: usize>(&self, n: &Node, k: &[u64; K], best: &mut u64) {
+        let Some(t) = self.tuples.get(n.a as usize..(n.a + n.b) as usize) else {
+            return;
+        };
+        match <&Words>::try_from(&k[..]) {
+            Ok(full) => tss::search(t, full, best),
+            Err(_) => {
+                // A short key (words past `K` are masked by no rule).
+                let mut full = [0u64; WORDS];
+                for (f, &x) in full.iter_mut().zip(k) {
+                    *f = x;
+                }
+                tss::search(t, &full, best)
+            }
         }
     }
 }

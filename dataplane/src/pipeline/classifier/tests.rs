@@ -234,6 +234,71 @@ fn general_kind(kind: Kind, seed: u64) {
     });
 }
 
+/// Fields that live in the first four key words, so that trees take
+/// `lookup4`, their linear leaves get nibble filters and a root split
+/// over leaves the flat form.
+const COMMON: [Field; 10] = [
+    Field::InPort,
+    Field::Metadata,
+    Field::EthType,
+    Field::VlanVid,
+    Field::IpDscp,
+    Field::IpProto,
+    Field::Ipv4Src,
+    Field::Ipv4Dst,
+    Field::TcpSrc,
+    Field::UdpDst,
+];
+
+#[test]
+fn common_word_trees_equal_naive() {
+    let mut rng = XorShift64::new(31);
+    let (mut flat, mut filtered) = (0, 0);
+    for round in 0..2 * ROUNDS {
+        let n = size(&mut rng);
+        let pool: Vec<Field> = COMMON
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(1, 2))
+            .chain([Field::Metadata])
+            .collect();
+        let max_fields = 1 + rng.below(5);
+        let matches: Vec<Match> = (0..n)
+            .map(|i| {
+                let r = random_match(&mut rng, &pool, max_fields);
+                // Tenant-style: most rules fix metadata to one of a few
+                // values, so the root splits on it.
+                if i % 5 == 0 {
+                    return r;
+                }
+                let mut m = Match::new();
+                for f in r.fields().iter().filter(|f| f.field != Field::Metadata) {
+                    m.insert(f.field, f.value, Some(f.mask)).unwrap();
+                }
+                m.insert(Field::Metadata, u128::from(rng.below(6)), None)
+                    .unwrap();
+                m
+            })
+            .collect();
+        let spread = [1, 3, 50, 65535][round % 4];
+        let rules = rules_of(&mut rng, &matches, spread, round % 2 == 1);
+        for c in [
+            Classifier::build(&rules),
+            Classifier::build_as(&rules, Kind::Linear).unwrap(),
+            Classifier::build_as(&rules, Kind::Tss).unwrap(),
+            Classifier::build_as(&rules, Kind::Partitioned).unwrap(),
+        ] {
+            if let Imp::Tree { tree, .. } = &c.imp {
+                let (f, n) = tree.fast_paths();
+                flat += usize::from(f);
+                filtered += n;
+            }
+            check(&c, &rules, &matches, &pool, &mut rng, PACKETS);
+        }
+    }
+    assert!(flat > 0 && filtered > 0, "flat {flat} filtered {filtered}");
+}
+
 #[test]
 fn linear_equals_naive() {
     general_kind(Kind::Linear, 1);
@@ -430,6 +495,127 @@ fn exact_equals_naive() {
     });
 }
 
+/// Exact tables at the edges of the compact layout: key 0 and all-ones,
+/// a masked key field, a guard that fails, two key fields in 32 bits, a
+/// key wider than 32 bits, a table of one keyed rule (all guard), keys
+/// given twice, and a winning id whose id + 1 does not fit (wide
+/// answers; `compact_top` says whether the table stays compact with the
+/// last rule's id `u32::MAX`).
+#[test]
+fn exact_layouts_equal_naive() {
+    let mut rng = XorShift64::new(21);
+    let flow = |text: &str| parse_flow(&format!("{text},actions=drop"), &NoPortNames).unwrap();
+    let tables: [(&[&str], (bool, bool)); 7] = [
+        (
+            &[
+                "priority=5,ip,nw_dst=0.0.0.0",
+                "priority=5,ip,nw_dst=255.255.255.255",
+                "priority=5,ip,nw_dst=10.0.0.1",
+                "priority=7,ip,nw_dst=10.0.0.1",
+                "priority=1,ip,nw_dst=10.0.0.2",
+                "priority=3",
+            ],
+            (true, false),
+        ),
+        (
+            &[
+                "priority=5,ip,nw_dst=10.1.2.0/24",
+                "priority=5,ip,nw_dst=0.0.0.0/24",
+                "priority=9,ip,nw_dst=10.1.3.0/24",
+            ],
+            (true, false),
+        ),
+        (
+            &[
+                "priority=5,udp,tp_dst=53,dl_vlan=7",
+                "priority=5,udp,tp_dst=0,dl_vlan=0",
+                "priority=6,udp,tp_dst=65535,dl_vlan=4095",
+                "priority=0",
+            ],
+            (true, true),
+        ),
+        (
+            &[
+                "priority=5,dl_dst=00:00:00:00:00:00",
+                "priority=5,dl_dst=ff:ff:ff:ff:ff:ff",
+                "priority=5,dl_dst=02:00:00:00:00:01",
+            ],
+            (false, false),
+        ),
+        (
+            &["priority=5,ip,nw_dst=10.0.0.1", "priority=9"],
+            (true, false),
+        ),
+        (
+            &[
+                "priority=5,in_port=1,ip,nw_dst=10.0.0.1",
+                "priority=5,in_port=2,ip,nw_dst=10.0.0.2",
+            ],
+            (false, false),
+        ),
+        (
+            &[
+                "priority=5,metadata=0x1/0xff,ip",
+                "priority=5,metadata=0x0/0xff,ip",
+                "priority=5,metadata=0xff/0xff,arp",
+            ],
+            (true, false),
+        ),
+    ];
+    for (lines, (compact, compact_top)) in tables {
+        let flows: Vec<_> = lines.iter().map(|l| flow(l)).collect();
+        let matches: Vec<Match> = flows.iter().map(|f| f.r#match.clone()).collect();
+        let pool: Vec<Field> = matches
+            .iter()
+            .flat_map(|m| m.fields().iter().map(|f| f.field))
+            .collect();
+        for top in [false, true] {
+            // Ids in file order, or the last one u32::MAX (its id + 1
+            // does not fit in the compact answers).
+            let rules: Vec<Rule> = flows
+                .iter()
+                .zip(&matches)
+                .enumerate()
+                .map(|(i, (f, m))| Rule {
+                    id: if top && i + 1 == flows.len() {
+                        u32::MAX
+                    } else {
+                        i as u32
+                    },
+                    priority: f.priority,
+                    r#match: m,
+                })
+                .collect();
+            let c = Classifier::build_as(&rules, Kind::Exact).expect("exact");
+            let Imp::Exact(e) = &c.imp else {
+                unreachable!()
+            };
+            assert_eq!(
+                e.is_compact(),
+                if top { compact_top } else { compact },
+                "{lines:?} top={top}"
+            );
+            check(&c, &rules, &matches, &pool, &mut rng, 400);
+            // Every rule's own key, and its neighbours.
+            for m in &matches {
+                let (mut k, mut r) = (FlowKey::default(), Registers::default());
+                for f in m.fields() {
+                    set_raw(&mut k, &mut r, f.field, f.value);
+                }
+                for d in [0u32, 1, 0x100] {
+                    let mut k2 = k;
+                    k2.ipv4_dst ^= d;
+                    k2.vlan_vid ^= d as u16 & 0xfff;
+                    assert_eq!(c.lookup(&k2, &r), naive(&rules, &k2, &r), "{lines:?}");
+                    let mut k3 = k2;
+                    k3.eth_type ^= 1;
+                    assert_eq!(c.lookup(&k3, &r), naive(&rules, &k3, &r), "{lines:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn direct_and_lpm_refuse_other_rules() {
     let mut m = Match::new();
@@ -545,6 +731,7 @@ fn rules_from(table: &[(u16, Match)]) -> Vec<Rule<'_>> {
 #[test]
 fn build_picks_the_expected_kind() {
     let ([t0, t1, t2], _) = r2_tables(100, 1000, 2000, 7);
+    let (t1_copy, t2_copy) = (t1.clone(), t2.clone());
     let kinds: Vec<&str> = [t0, t1, t2]
         .iter()
         .map(|t| {
@@ -553,6 +740,18 @@ fn build_picks_the_expected_kind() {
         })
         .collect();
     assert_eq!(kinds, ["direct", "partitioned", "exact"]);
+    // The ACL: a flat root split on metadata over filtered ten-rule
+    // leaves; the routes: one u32 key (ipv4_dst) under an eth_type guard.
+    let acl = Classifier::build(&rules_from(&parse_table(&t1_copy)));
+    let Imp::Tree { tree, .. } = &acl.imp else {
+        panic!("{}", acl.kind())
+    };
+    assert_eq!(tree.fast_paths(), (true, 100));
+    let routes = Classifier::build(&rules_from(&parse_table(&t2_copy)));
+    let Imp::Exact(e) = &routes.imp else {
+        panic!("{}", routes.kind())
+    };
+    assert!(e.is_compact());
 
     let mixed: Vec<String> = (0..100)
         .map(|i| {
