@@ -112,11 +112,6 @@ impl Groups {
         }))
     }
 
-    /// Whether only words 0..4 are read.
-    pub(crate) fn common_only(self) -> bool {
-        self.0 & !G_COMMON == 0
-    }
-
     /// Every word a rule of `matches` masks.
     pub(crate) fn of_matches<'a>(matches: impl IntoIterator<Item = &'a Match>) -> Groups {
         Groups::of_words(
@@ -175,10 +170,10 @@ pub(crate) fn extract(key: &FlowKey, regs: &Registers, groups: Groups) -> Words 
 }
 
 /// The first four words of the packet's key (IPv4, L4, `eth_type`,
-/// `in_port`, VLAN, `metadata`): all a table whose rules mask only those
-/// reads ([`Groups::common_only`]); word `w` is left 0 unless bit `w` of
-/// `used` is set (word 2, port and VLAN, is rarely matched by ACLs that
-/// split on metadata, and costs the most to assemble after word 1).
+/// `in_port`, VLAN, `metadata`): all that a tree whose rules mask only
+/// those words reads; word `w` is left 0 unless bit `w` of `used` is set
+/// (word 2, port and VLAN, is rarely matched by ACLs that split on
+/// metadata, and costs the most to assemble after word 1).
 #[inline]
 pub(crate) fn extract_common(key: &FlowKey, regs: &Registers, used: u8) -> [u64; 4] {
     [

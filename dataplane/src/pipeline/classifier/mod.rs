@@ -310,8 +310,6 @@ impl Classifier {
     fn tree_lookup(tree: &Tree, groups: Groups, key: &FlowKey, regs: &Registers) -> Option<u32> {
         rank_id(if let Some(used) = tree.common() {
             tree.lookup4(&key::extract_common(key, regs, used))
-        } else if groups.common_only() {
-            tree.lookup(&key::extract_common(key, regs, 0b1111))
         } else {
             tree.lookup(&key::extract(key, regs, groups))
         })
