@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use sluice::openflow::{parse_flow, Match, NoPortNames};
 use sluice::pipeline::fields::Registers;
-use sluice::pipeline::workload::{ip, r2_tables};
+use sluice::pipeline::workload::{flow_keys, ip, r2_matches};
 use sluice::rng::XorShift64;
 use sluice::wire::FlowKey;
 
@@ -41,72 +41,14 @@ pub struct R2 {
 }
 
 pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> R2 {
-    let ([t0, t1, t2], routes) = r2_tables(tenants, acl, routes, seed);
-    let parse = |lines: Vec<String>| -> Vec<(u16, Match)> {
-        lines
-            .iter()
-            .map(|l| {
-                let f = parse_flow(l, &NoPortNames).expect("generated flows parse");
-                (f.priority, f.r#match)
-            })
-            .collect()
-    };
-    R2 {
-        tables: [parse(t0), parse(t1), parse(t2)],
-        routes,
-    }
-}
-
-/// gen_pcaps.py traffic: `flows` distinct UDP 5-tuples, round-robin over
-/// `tenants` (VLAN 100 + t), random sources in 10/8, destinations drawn
-/// from the routes, ports 1024..=65535; shuffled. Registers carry the
-/// metadata table 0 writes (tenant + 1).
-pub fn traffic(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<(FlowKey, Registers)> {
-    let mut rng = XorShift64::new(seed);
-    let mut out: Vec<(FlowKey, Registers)> = (0..flows)
-        .map(|i| {
-            let t = if flows > 1 { i as u32 % tenants } else { 0 };
-            let key = FlowKey {
-                in_port: 1,
-                eth_type: 0x0800,
-                vlan_vid: 0x1000 | (100 + t as u16),
-                ip_proto: 17,
-                ipv4_src: (10 << 24) | (rng.next_u32() >> 8),
-                ipv4_dst: routes[rng.below(routes.len() as u64) as usize],
-                tp_src: 1024 + rng.below(65536 - 1024) as u16,
-                tp_dst: 1024 + rng.below(65536 - 1024) as u16,
-                ..FlowKey::default()
-            };
-            (
-                key,
-                Registers {
-                    metadata: u64::from(t) + 1,
-                    tunnel_id: 0,
-                },
-            )
-        })
-        .collect();
-    for i in (1..out.len()).rev() {
-        out.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    out
+    let (tables, routes) = r2_matches(tenants, acl, routes, seed);
+    R2 { tables, routes }
 }
 
 const BATCH: usize = 256;
 
 type Packet = (FlowKey, Registers);
 type Table = Vec<(u16, Match)>;
-
-fn rules(t: &[(u16, Match)]) -> Vec<Rule<'_>> {
-    t.iter()
-        .enumerate()
-        .map(|(i, (p, m))| Rule {
-            id: i as u32,
-            priority: *p,
-            r#match: m,
-        })
-        .collect()
-}
 
 /// 10,000 routes of mixed lengths /16../32 under `ip` (priority = length)
 /// plus a miss, and traffic to hosts inside them.
@@ -194,12 +136,12 @@ fn r2_benches(c: &mut Criterion) {
     let built: Vec<Classifier> = w
         .tables
         .iter()
-        .map(|t| Classifier::build(&rules(t)))
+        .map(|t| Classifier::build(&Rule::numbered(t)))
         .collect();
     let names = ["classify", "acl", "routes"];
     let mut g = configure(c, "r2");
     for flows in [1usize, 1000, 100_000] {
-        let traffic = traffic(flows, 100, &w.routes, 99);
+        let traffic = flow_keys(flows, 100, &w.routes, 99);
         for (name, cl) in names.iter().zip(&built) {
             bench_lookups(
                 &mut g,
@@ -229,7 +171,7 @@ fn r2_benches(c: &mut Criterion) {
 
 fn kind_benches(c: &mut Criterion) {
     let w = r2(100, 1000, 10_000, 7);
-    let traffic_r2 = traffic(1000, 100, &w.routes, 99);
+    let traffic_r2 = flow_keys(1000, 100, &w.routes, 99);
     let (lpm, traffic_lpm) = lpm_table(3);
     let tiny = linear_table();
     let mut traffic_tiny = traffic_r2.clone();
@@ -237,24 +179,33 @@ fn kind_benches(c: &mut Criterion) {
         k.ip_proto = if i % 2 == 0 { 6 } else { 17 };
         k.in_port = 1 + (i % 3) as u32;
     }
-    let forced =
-        |t: &Table, kind: Kind| Classifier::build_as(&rules(t), kind).expect("holds anything");
+    let forced = |t: &Table, kind: Kind| {
+        Classifier::build_as(&Rule::numbered(t), kind).expect("holds anything")
+    };
     let cases: [(&str, Classifier, &[Packet]); 7] = [
-        ("linear", Classifier::build(&rules(&tiny)), &traffic_tiny),
+        (
+            "linear",
+            Classifier::build(&Rule::numbered(&tiny)),
+            &traffic_tiny,
+        ),
         (
             "direct",
-            Classifier::build(&rules(&w.tables[0])),
+            Classifier::build(&Rule::numbered(&w.tables[0])),
             &traffic_r2,
         ),
         (
             "exact",
-            Classifier::build(&rules(&w.tables[2])),
+            Classifier::build(&Rule::numbered(&w.tables[2])),
             &traffic_r2,
         ),
-        ("lpm", Classifier::build(&rules(&lpm)), &traffic_lpm),
+        (
+            "lpm",
+            Classifier::build(&Rule::numbered(&lpm)),
+            &traffic_lpm,
+        ),
         (
             "partitioned",
-            Classifier::build(&rules(&w.tables[1])),
+            Classifier::build(&Rule::numbered(&w.tables[1])),
             &traffic_r2,
         ),
         // The same tables forced into plain tuple-space search.
@@ -275,10 +226,10 @@ fn kind_benches(c: &mut Criterion) {
 
 fn batch_benches(c: &mut Criterion) {
     let w = r2(100, 1000, 10_000, 7);
-    let acl = Classifier::build(&rules(&w.tables[1]));
+    let acl = Classifier::build(&Rule::numbered(&w.tables[1]));
     let mut g = configure(c, "batch");
     for flows in [1000usize, 100_000] {
-        let traffic = traffic(flows, 100, &w.routes, 99);
+        let traffic = flow_keys(flows, 100, &w.routes, 99);
         let keys: Vec<FlowKey> = traffic.iter().map(|t| t.0).collect();
         let regs: Vec<Registers> = traffic.iter().map(|t| t.1).collect();
         let mut out = vec![None; BATCH];
@@ -310,7 +261,7 @@ fn build_benches(c: &mut Criterion) {
         b.iter(|| {
             big.tables
                 .iter()
-                .map(|t| Classifier::build(&rules(t)).len())
+                .map(|t| Classifier::build(&Rule::numbered(t)).len())
                 .sum::<usize>()
         })
     });

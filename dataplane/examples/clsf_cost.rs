@@ -23,54 +23,10 @@
 
 use std::hint::black_box;
 
-use sluice::openflow::{parse_flow, Match, NoPortNames};
 use sluice::pipeline::classifier::{Classifier, Kind, Rule};
 use sluice::pipeline::fields::Registers;
-use sluice::pipeline::workload::r2_tables;
-use sluice::rng::XorShift64;
+use sluice::pipeline::workload::{flow_keys, r2_matches};
 use sluice::wire::FlowKey;
-
-fn traffic(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<(FlowKey, Registers)> {
-    let mut rng = XorShift64::new(seed);
-    let mut out: Vec<(FlowKey, Registers)> = (0..flows)
-        .map(|i| {
-            let t = if flows > 1 { i as u32 % tenants } else { 0 };
-            let key = FlowKey {
-                in_port: 1,
-                eth_type: 0x0800,
-                vlan_vid: 0x1000 | (100 + t as u16),
-                ip_proto: 17,
-                ipv4_src: (10 << 24) | (rng.next_u32() >> 8),
-                ipv4_dst: routes[rng.below(routes.len() as u64) as usize],
-                tp_src: 1024 + rng.below(65536 - 1024) as u16,
-                tp_dst: 1024 + rng.below(65536 - 1024) as u16,
-                ..FlowKey::default()
-            };
-            (
-                key,
-                Registers {
-                    metadata: u64::from(t) + 1,
-                    tunnel_id: 0,
-                },
-            )
-        })
-        .collect();
-    for i in (1..out.len()).rev() {
-        out.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    out
-}
-
-fn rules(t: &[(u16, Match)]) -> Vec<Rule<'_>> {
-    t.iter()
-        .enumerate()
-        .map(|(i, (p, m))| Rule {
-            id: i as u32,
-            priority: *p,
-            r#match: m,
-        })
-        .collect()
-}
 
 #[inline(always)]
 fn body(cls: &[Classifier], traffic: &[(FlowKey, Registers)], packets: usize) -> u64 {
@@ -107,26 +63,16 @@ fn main() {
         .get(2)
         .map_or(1_000_000, |a| a.parse().expect("PACKETS"));
     let mode = args.get(3).map_or("all", String::as_str);
-    let ([t0, t1, t2], routes) = r2_tables(100, 1000, 10_000, 7);
-    let parse = |lines: Vec<String>| -> Vec<(u16, Match)> {
-        lines
-            .iter()
-            .map(|l| {
-                let f = parse_flow(l, &NoPortNames).expect("generated flows parse");
-                (f.priority, f.r#match)
-            })
-            .collect()
-    };
-    let tables = [parse(t0), parse(t1), parse(t2)];
+    let (tables, routes) = r2_matches(100, 1000, 10_000, 7);
     let built: Vec<Classifier> = tables
         .iter()
-        .map(|t| Classifier::build(&rules(t)))
+        .map(|t| Classifier::build(&Rule::numbered(t)))
         .collect();
-    let traffic = traffic(flows, 100, &routes, 99);
+    let traffic = flow_keys(flows, 100, &routes, 99);
     if mode == "check" {
         // Every lookup agrees with a linear scan of the same rules.
         for (t, c) in tables.iter().zip(&built) {
-            let lin = Classifier::build_as(&rules(t), Kind::Linear).expect("linear");
+            let lin = Classifier::build_as(&Rule::numbered(t), Kind::Linear).expect("linear");
             for (k, r) in &traffic {
                 assert_eq!(c.lookup(k, r), lin.lookup(k, r));
             }

@@ -3,8 +3,11 @@
 //! pipeline and classifier benchmarks and tests: rules as ovs-ofctl
 //! add-flows text, traffic as frames. Not on any packet path.
 
+use crate::openflow::{parse_flow, Match, NoPortNames};
+use crate::pipeline::fields::Registers;
 use crate::rng::XorShift64;
 use crate::wire::build::PacketBuilder;
+use crate::wire::FlowKey;
 
 pub fn ip(v: u32) -> String {
     format!(
@@ -152,16 +155,54 @@ pub fn r2(tenants: u32, acl: usize, routes: usize, seed: u64) -> (String, Vec<u3
     (text, route_ips)
 }
 
-/// gen_pcaps.py frames: `flows` distinct 5-tuples, shuffled.
-pub fn traffic(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<Vec<u8>> {
+/// R2 parsed: per table, each flow's priority and match ([`r2_tables`]),
+/// and the routed destinations.
+pub fn r2_matches(
+    tenants: u32,
+    acl: usize,
+    routes: usize,
+    seed: u64,
+) -> ([Vec<(u16, Match)>; 3], Vec<u32>) {
+    let (tables, route_ips) = r2_tables(tenants, acl, routes, seed);
+    let parsed = tables.map(|lines| {
+        lines
+            .iter()
+            .map(|l| {
+                let f = parse_flow(l, &NoPortNames).expect("generated flows parse");
+                (f.priority, f.r#match)
+            })
+            .collect()
+    });
+    (parsed, route_ips)
+}
+
+/// gen_pcaps.py 5-tuples: `flows` of them, round-robin over `tenants`
+/// (`(tenant, src, dst, sport, dport)`), random sources in 10/8,
+/// destinations drawn from `routes`, ports 1024..=65535; shuffled.
+fn tuples(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<(u32, u32, u32, u16, u16)> {
     let mut rng = XorShift64::new(seed);
-    let mut out: Vec<Vec<u8>> = (0..flows)
+    let mut out: Vec<_> = (0..flows)
         .map(|i| {
             let t = if flows > 1 { i as u32 % tenants } else { 0 };
             let src = (10 << 24) | (rng.next_u32() >> 8);
             let dst = routes[rng.below(routes.len() as u64) as usize];
             let sport = 1024 + rng.below(65_536 - 1024) as u16;
             let dport = 1024 + rng.below(65_536 - 1024) as u16;
+            (t, src, dst, sport, dport)
+        })
+        .collect();
+    for i in (1..out.len()).rev() {
+        out.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    out
+}
+
+/// gen_pcaps.py frames: `flows` distinct UDP 5-tuples (tenant `t` on VLAN
+/// 100 + t), shuffled.
+pub fn traffic(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<Vec<u8>> {
+    tuples(flows, tenants, routes, seed)
+        .into_iter()
+        .map(|(t, src, dst, sport, dport)| {
             PacketBuilder::new()
                 .eth([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
                 .vlan(100 + t as u16, 0)
@@ -171,9 +212,37 @@ pub fn traffic(flows: usize, tenants: u32, routes: &[u32], seed: u64) -> Vec<Vec
                 .build()
                 .expect("frame builds")
         })
-        .collect();
-    for i in (1..out.len()).rev() {
-        out.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    out
+        .collect()
+}
+
+/// The same packets as [`traffic`] (same arguments) as the keys the
+/// classifiers see, with the registers table 0 leaves (metadata = tenant +
+/// 1), for lookups without parsing.
+pub fn flow_keys(
+    flows: usize,
+    tenants: u32,
+    routes: &[u32],
+    seed: u64,
+) -> Vec<(FlowKey, Registers)> {
+    tuples(flows, tenants, routes, seed)
+        .into_iter()
+        .map(|(t, src, dst, sport, dport)| {
+            let key = FlowKey {
+                in_port: 1,
+                eth_type: 0x0800,
+                vlan_vid: 0x1000 | (100 + t as u16),
+                ip_proto: 17,
+                ipv4_src: src,
+                ipv4_dst: dst,
+                tp_src: sport,
+                tp_dst: dport,
+                ..FlowKey::default()
+            };
+            let regs = Registers {
+                metadata: u64::from(t) + 1,
+                tunnel_id: 0,
+            };
+            (key, regs)
+        })
+        .collect()
 }

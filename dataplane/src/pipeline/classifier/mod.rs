@@ -94,6 +94,21 @@ pub struct Rule<'a> {
     pub r#match: &'a Match,
 }
 
+impl<'a> Rule<'a> {
+    /// A table's `(priority, match)` pairs as rules numbered in order.
+    pub fn numbered(table: &'a [(u16, Match)]) -> Vec<Rule<'a>> {
+        table
+            .iter()
+            .enumerate()
+            .map(|(i, (priority, m))| Rule {
+                id: i as u32,
+                priority: *priority,
+                r#match: m,
+            })
+            .collect()
+    }
+}
+
 /// A classifier structure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {

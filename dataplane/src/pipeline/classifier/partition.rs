@@ -479,6 +479,21 @@ impl Tree {
     /// slots suffice), visiting first whichever can rank higher.
     #[inline]
     pub(crate) fn lookup<const K: usize>(&self, k: &[u64; K]) -> u64 {
+        self.walk(
+            |w| k.get(w).copied().unwrap_or(0),
+            |n, best| match n.kind {
+                Kind::Linear => self.search_linear(n, k, best),
+                _ => self.search_tss(n, k, best),
+            },
+        )
+    }
+
+    /// The walk both lookups share: from the root, a split's value child
+    /// and its wildcard child (the better first, the other on a stack),
+    /// skipping any node that cannot beat the best rank found; `word`
+    /// reads a key word, `leaf` searches a linear or TSS leaf.
+    #[inline(always)]
+    fn walk(&self, word: impl Fn(usize) -> u64, mut leaf: impl FnMut(&Node, &mut u64)) -> u64 {
         let mut best = 0;
         let mut pending = [NONE; MAX_DEPTH as usize + 1];
         let mut top = 0;
@@ -486,14 +501,12 @@ impl Tree {
         loop {
             if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
                 match n.kind {
-                    Kind::Linear => self.search_linear(n, k, &mut best),
-                    Kind::Tss => self.search_tss(n, k, &mut best),
+                    Kind::Linear | Kind::Tss => leaf(n, &mut best),
                     Kind::Split => {
                         let Some(sp) = self.splits.get(n.a as usize) else {
                             return best;
                         };
-                        let w = k.get(usize::from(n.words[0])).copied().unwrap_or(0);
-                        let c = sp.children.get(w & sp.mask);
+                        let c = sp.children.get(word(usize::from(n.words[0])) & sp.mask);
                         let (wild, child) = (n.b, c.wrapping_sub(1));
                         let next = match (c != 0, wild != NONE) {
                             (true, true) => {
@@ -554,63 +567,23 @@ impl Tree {
         if let Some(f) = &self.flat {
             return self.lookup_flat::<N, S>(f, k, &x);
         }
-        let mut best = 0;
-        let mut pending = [NONE; MAX_DEPTH as usize + 1];
-        let mut top = 0;
-        let mut i = self.root;
-        loop {
-            if let Some(n) = self.nodes.get(i as usize).filter(|n| n.max_rank > best) {
-                match n.kind {
-                    Kind::Linear => {
-                        let filter = self.filters.get(n.f as usize);
-                        linear::search_x::<N, S>(
-                            &self.lin,
-                            n.a as usize,
-                            n.b as usize,
-                            filter,
-                            &x,
-                            &mut best,
-                        );
-                    }
-                    Kind::Tss => self.search_tss(n, k, &mut best),
-                    Kind::Split => {
-                        let Some(sp) = self.splits.get(n.a as usize) else {
-                            return best;
-                        };
-                        let c = sp.children.get(k[usize::from(n.words[0]) & 3] & sp.mask);
-                        let (wild, child) = (n.b, c.wrapping_sub(1));
-                        let next = match (c != 0, wild != NONE) {
-                            (true, true) => {
-                                let child_rank =
-                                    self.nodes.get(child as usize).map_or(0, |n| n.max_rank);
-                                let (first, later) = if sp.wild_rank > child_rank {
-                                    (wild, child)
-                                } else {
-                                    (child, wild)
-                                };
-                                if let Some(slot) = pending.get_mut(top) {
-                                    *slot = later;
-                                    top += 1;
-                                }
-                                first
-                            }
-                            (true, false) => child,
-                            (false, true) => wild,
-                            (false, false) => NONE,
-                        };
-                        if next != NONE {
-                            i = next;
-                            continue;
-                        }
-                    }
+        self.walk(
+            |w| k[w & 3],
+            |n, best| match n.kind {
+                Kind::Linear => {
+                    let filter = self.filters.get(n.f as usize);
+                    linear::search_x::<N, S>(
+                        &self.lin,
+                        n.a as usize,
+                        n.b as usize,
+                        filter,
+                        &x,
+                        best,
+                    );
                 }
-            }
-            let Some(&next) = top.checked_sub(1).and_then(|t| pending.get(t)) else {
-                return best;
-            };
-            top -= 1;
-            i = next;
-        }
+                _ => self.search_tss(n, k, best),
+            },
+        )
     }
 
     #[inline(always)]

@@ -716,18 +716,6 @@ fn parse_table(lines: &[String]) -> Vec<(u16, Match)> {
         .collect()
 }
 
-fn rules_from(table: &[(u16, Match)]) -> Vec<Rule<'_>> {
-    table
-        .iter()
-        .enumerate()
-        .map(|(i, (p, m))| Rule {
-            id: i as u32,
-            priority: *p,
-            r#match: m,
-        })
-        .collect()
-}
-
 #[test]
 fn build_picks_the_expected_kind() {
     let ([t0, t1, t2], _) = r2_tables(100, 1000, 2000, 7);
@@ -736,18 +724,18 @@ fn build_picks_the_expected_kind() {
         .iter()
         .map(|t| {
             let parsed = parse_table(t);
-            Classifier::build(&rules_from(&parsed)).kind()
+            Classifier::build(&Rule::numbered(&parsed)).kind()
         })
         .collect();
     assert_eq!(kinds, ["direct", "partitioned", "exact"]);
     // The ACL: a flat root split on metadata over filtered ten-rule
     // leaves; the routes: one u32 key (ipv4_dst) under an eth_type guard.
-    let acl = Classifier::build(&rules_from(&parse_table(&t1_copy)));
+    let acl = Classifier::build(&Rule::numbered(&parse_table(&t1_copy)));
     let Imp::Tree { tree, .. } = &acl.imp else {
         panic!("{}", acl.kind())
     };
     assert_eq!(tree.fast_paths(), (true, 100));
-    let routes = Classifier::build(&rules_from(&parse_table(&t2_copy)));
+    let routes = Classifier::build(&Rule::numbered(&parse_table(&t2_copy)));
     let Imp::Exact(e) = &routes.imp else {
         panic!("{}", routes.kind())
     };
@@ -765,14 +753,14 @@ fn build_picks_the_expected_kind() {
         .chain(["priority=0,actions=drop".to_string()])
         .collect();
     let parsed = parse_table(&mixed);
-    assert_eq!(Classifier::build(&rules_from(&parsed)).kind(), "lpm");
+    assert_eq!(Classifier::build(&Rule::numbered(&parsed)).kind(), "lpm");
 
     let tiny = parse_table(&[
         "priority=5,tcp,tp_dst=80,actions=drop".into(),
         "priority=4,udp,actions=drop".into(),
         "priority=0,actions=drop".into(),
     ]);
-    assert_eq!(Classifier::build(&rules_from(&tiny)).kind(), "linear");
+    assert_eq!(Classifier::build(&Rule::numbered(&tiny)).kind(), "linear");
 }
 
 /// The R2 tables against the naive scan with benchmark-like packets.
@@ -787,7 +775,7 @@ fn r2_tables_equal_naive() {
         .map(|v| v as u32)
         .collect();
     for table in &parsed {
-        let rules = rules_from(table);
+        let rules = Rule::numbered(table);
         let c = Classifier::build(&rules);
         for i in 0..2000 {
             let tenant = rng.below(100) as u16;
@@ -850,7 +838,7 @@ fn build_100k_flows() {
     let start = std::time::Instant::now();
     let built: Vec<Classifier> = parsed
         .iter()
-        .map(|t| Classifier::build(&rules_from(t)))
+        .map(|t| Classifier::build(&Rule::numbered(t)))
         .collect();
     let took = start.elapsed();
     eprintln!(
