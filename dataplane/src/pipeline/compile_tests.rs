@@ -591,8 +591,61 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
     }
     assert_eq!((cache.misses, cache.hits, cache.fast_hits), (1, 2, 2));
     let len = f.len() as u64;
+    // The two fast hits are one run, counted when it is settled.
+    assert_eq!(p.totals([&cached]).entries, vec![(1, len); 3]);
+    p.settle(&mut cache, &cached);
     assert_eq!(p.totals([&cached]).entries, vec![(3, 3 * len); 3]);
     assert_eq!(p.totals([&cached]), p.totals([&plain]));
+}
+
+#[test]
+fn runs_of_fast_hits_count_every_packet_once_in_its_own_path() {
+    // Two flows with their own route; a third table entry shared by both.
+    let p = compile(
+        &[
+            "table=0,in_port=1,actions=goto_table:1",
+            "table=1,priority=10,ip,nw_dst=10.0.0.2,actions=output:2",
+            "table=1,priority=10,ip,nw_dst=10.0.0.3,actions=output:3",
+            "table=1,priority=0,actions=drop",
+        ],
+        &[],
+    );
+    let a = tcp_frame(0x0a00_0001, 0x0a00_0002, 1234, 80);
+    let mut b = tcp_frame(0x0a00_0001, 0x0a00_0003, 1234, 80);
+    b.extend_from_slice(b"longer");
+    let mut rng = XorShift64::new(11);
+    let (plain, cached) = (p.new_counters(), p.new_counters());
+    let mut cache = p.new_flow_cache(64);
+    let mut m = PassThroughMeters;
+    for burst in 0..20 {
+        for _ in 0..rng.below(40) {
+            // Runs of each flow of random length, and single packets.
+            let f = if rng.below(3) == 0 { &a } else { &b };
+            let mut key = FlowKey::default();
+            wire::parse(f, 1, &mut key).unwrap();
+            let mut sink = CollectSink::default();
+            let mut env = Env::new(&mut m);
+            let (mut pa, mut pb) = (VecPacket::new(f), VecPacket::new(f));
+            let (mut ka, mut ra) = (key, Registers::default());
+            let want = p.process(&mut pa, &mut ka, &mut ra, &mut env, &mut sink, &plain);
+            let mut rb = Registers::default();
+            let got = p.process_cached(
+                &mut pb, &mut key, &mut rb, &mut env, &mut sink, &cached, &mut cache,
+            );
+            assert_eq!(got, want, "burst {burst}");
+        }
+        p.settle(&mut cache, &cached);
+        assert_eq!(
+            p.totals([&cached]),
+            p.totals([&plain]),
+            "after burst {burst}"
+        );
+    }
+    assert!(
+        cache.fast_hits > 100,
+        "runs were taken ({})",
+        cache.fast_hits
+    );
 }
 
 /// Meter verdicts in a fixed order.

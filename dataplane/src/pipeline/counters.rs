@@ -61,6 +61,14 @@ impl EntryCounters {
         self.packets.add(1);
         self.bytes.add(bytes);
     }
+
+    /// `packets` packets of `bytes` in all matched the entry (owning worker
+    /// only).
+    #[inline]
+    pub fn count_many(&self, packets: u64, bytes: u64) {
+        self.packets.add(packets);
+        self.bytes.add(bytes);
+    }
 }
 
 /// One worker's counters for one compiled pipeline (see the module docs).

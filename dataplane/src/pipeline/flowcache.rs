@@ -27,6 +27,13 @@
 //! ([`Slot::out`]), so that a hit costs the key, one probe, the path's
 //! counters and its meters.
 //!
+//! Packets of one flow often come in a row (a burst of a bulk transfer):
+//! the slot of the previous fast hit is tried before the hash, and a run
+//! of fast hits of one slot without meters is counted into its path's
+//! entries once, when the run ends: at the next packet that is not one of
+//! them, or when the worker settles the cache after its burst
+//! ([`HitRun`]).
+//!
 //! How: a two-way set-associative table of a power-of-two number of
 //! slots, indexed by a multiplicative hash of the key words; a slot holds
 //! the key (at most [`KEY_WORDS`] words, packed by [`KeySpec`] at compile
@@ -357,6 +364,21 @@ pub struct FlowCache {
     skip: u32,
     /// `hits` when the current window began.
     window_start_hits: u64,
+    /// Consecutive fast hits of one slot whose path is not counted yet.
+    pub(crate) run: HitRun,
+}
+
+/// A run of fast hits of one slot (consecutive packets of a flow, as a
+/// burst of a bulk transfer arrives): its path's entries are counted once
+/// for the whole run, when it ends ([`CompiledPipeline::settle`]).
+///
+/// [`CompiledPipeline::settle`]: super::CompiledPipeline::settle
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HitRun {
+    /// The slot (meaningless while `packets` is 0).
+    pub slot: usize,
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 impl FlowCache {
@@ -374,6 +396,7 @@ impl FlowCache {
             bypassed: 0,
             skip: 0,
             window_start_hits: 0,
+            run: HitRun::default(),
         }
     }
 
@@ -412,8 +435,17 @@ impl FlowCache {
     }
 
     /// The slot holding `key` (`Ok`), or the slot to record it in (`Err`).
+    /// The slot of the current run of hits is tried first: packets of one
+    /// flow often come in a row.
     #[inline]
     pub(crate) fn find(&self, key: &[u64; KEY_WORDS], words: usize) -> Result<usize, usize> {
+        if self.run.packets != 0 {
+            if let Some(s) = self.slots.get(self.run.slot) {
+                if same_key(&s.key, key, words) {
+                    return Ok(self.run.slot);
+                }
+            }
+        }
         let h = self.hash(key, words);
         let base = ((h >> self.shift) as usize) & !1;
         let mut empty = None;
@@ -432,9 +464,10 @@ impl FlowCache {
         self.slots.len()
     }
 
-    /// Forgets every path.
+    /// Forgets every path (and a run of hits not yet counted).
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| s.len = 0);
+        self.run = HitRun::default();
     }
 
     /// Two words per multiply (the 128-bit product of the words, each

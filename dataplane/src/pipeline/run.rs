@@ -54,7 +54,7 @@ use super::counters::PipelineCounters;
 use super::env::{Env, MeterVerdict};
 use super::exec;
 use super::fields::Registers;
-use super::flowcache::{FlowCache, Slot, KEY_WORDS, PATH_MAX};
+use super::flowcache::{FlowCache, HitRun, Slot, KEY_WORDS, PATH_MAX};
 use super::groups;
 use super::outcome::{DropCause, Egress, Outcome, PacketIn, PacketInReason};
 use super::packet::{PacketBuf, VecPacket};
@@ -341,6 +341,22 @@ impl CompiledPipeline {
                 // and no run state to touch, only the path's counters.
                 if s.out != NONE && s.out_ofport != key.in_port {
                     let len = pkt.len() as u64;
+                    if s.meters == [NONE; PATH_MAX] {
+                        // Counted with the run of hits it belongs to.
+                        regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
+                        let port = s.out;
+                        if cache.run.packets != 0 && cache.run.slot != i {
+                            self.settle_run(&mut cache.run, &cache.slots, counters);
+                        }
+                        cache.run.slot = i;
+                        cache.run.packets += 1;
+                        cache.run.bytes += len;
+                        cache.fast_hits += 1;
+                        return Verdict::Output { port, queue: None };
+                    }
+                    if cache.run.packets != 0 {
+                        self.settle_run(&mut cache.run, &cache.slots, counters);
+                    }
                     let n = usize::from(s.len);
                     for (&ei, &id) in s.path.iter().zip(&s.meters).take(n) {
                         if let Some(c) = counters.entries.get(ei as usize) {
@@ -372,7 +388,34 @@ impl CompiledPipeline {
                 }
             }
         }
+        // Before anything may record into a slot.
+        self.settle(cache, counters);
         self.process_inner(pkt, key, regs, env, sink, counters, Some((cache, probe)))
+    }
+
+    /// Counts the run of fast hits that `cache` holds into its path's
+    /// entries in `counters` (the counters given to
+    /// [`process_cached`](Self::process_cached)). Call it after each burst:
+    /// until then the run's packets are missing from its entries' counters.
+    #[inline]
+    pub fn settle(&self, cache: &mut FlowCache, counters: &PipelineCounters) {
+        // Another pipeline's cache has no run (it is never consulted).
+        if cache.run.packets != 0 && cache.generation == self.generation {
+            self.settle_run(&mut cache.run, &cache.slots, counters);
+        }
+    }
+
+    /// Counts `run` and ends it.
+    #[inline(never)]
+    fn settle_run(&self, run: &mut HitRun, slots: &[Slot], counters: &PipelineCounters) {
+        let run = std::mem::take(run);
+        if let Some(s) = slots.get(run.slot) {
+            for &ei in s.path.iter().take(usize::from(s.len)) {
+                if let Some(c) = counters.entries.get(ei as usize) {
+                    c.count_many(run.packets, run.bytes);
+                }
+            }
+        }
     }
 
     /// Looks the packet's lookup key up in `cache`.
@@ -923,7 +966,10 @@ impl CompiledPipeline {
         let verdict = match wire::parse(frame, in_port, &mut key) {
             Ok(()) => match cache {
                 Some(c) => {
-                    self.process_cached(&mut pkt, &mut key, &mut regs, env, &mut sink, counters, c)
+                    let v = self
+                        .process_cached(&mut pkt, &mut key, &mut regs, env, &mut sink, counters, c);
+                    self.settle(c, counters);
+                    v
                 }
                 None => self.process(&mut pkt, &mut key, &mut regs, env, &mut sink, counters),
             },

@@ -408,6 +408,9 @@ impl Worker {
             }
             sink.push(port as usize, m);
         }
+        if let Some(c) = &mut self.program.cache {
+            p.settle(c, counters);
+        }
         sink.flush();
         if let (Some(before), Some(c)) = (cache_before, &self.program.cache) {
             let after = cache_counts(c);
