@@ -600,15 +600,18 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
 
 #[test]
 fn runs_of_fast_hits_count_every_packet_once_in_its_own_path() {
-    // Two flows with their own route; a third table entry shared by both.
-    let p = compile(
+    // Two flows with their own route, one of them metered; table 0's entry
+    // is shared by both.
+    let p = compile_metered(
         &[
             "table=0,in_port=1,actions=goto_table:1",
             "table=1,priority=10,ip,nw_dst=10.0.0.2,actions=output:2",
-            "table=1,priority=10,ip,nw_dst=10.0.0.3,actions=output:3",
+            "table=1,priority=10,ip,nw_dst=10.0.0.3,actions=meter:1,goto_table:2",
             "table=1,priority=0,actions=drop",
+            "table=2,actions=output:3",
         ],
         &[],
+        &["meter=1,pktps,bands=type=drop,rate=10"],
     );
     let a = tcp_frame(0x0a00_0001, 0x0a00_0002, 1234, 80);
     let mut b = tcp_frame(0x0a00_0001, 0x0a00_0003, 1234, 80);
@@ -616,23 +619,39 @@ fn runs_of_fast_hits_count_every_packet_once_in_its_own_path() {
     let mut rng = XorShift64::new(11);
     let (plain, cached) = (p.new_counters(), p.new_counters());
     let mut cache = p.new_flow_cache(64);
-    let mut m = PassThroughMeters;
+    let mut dropped = 0;
     for burst in 0..20 {
         for _ in 0..rng.below(40) {
-            // Runs of each flow of random length, and single packets.
+            // Runs of each flow of random length, and single packets; the
+            // metered flow's packets pass or drop at random.
             let f = if rng.below(3) == 0 { &a } else { &b };
+            let verdict = if rng.below(4) == 0 {
+                MeterVerdict::Drop
+            } else {
+                MeterVerdict::Pass
+            };
             let mut key = FlowKey::default();
             wire::parse(f, 1, &mut key).unwrap();
             let mut sink = CollectSink::default();
-            let mut env = Env::new(&mut m);
             let (mut pa, mut pb) = (VecPacket::new(f), VecPacket::new(f));
             let (mut ka, mut ra) = (key, Registers::default());
-            let want = p.process(&mut pa, &mut ka, &mut ra, &mut env, &mut sink, &plain);
+            let mut m = ScriptedMeters(vec![verdict]);
+            let want = p.process(
+                &mut pa,
+                &mut ka,
+                &mut ra,
+                &mut Env::new(&mut m),
+                &mut sink,
+                &plain,
+            );
             let mut rb = Registers::default();
+            let mut m = ScriptedMeters(vec![verdict]);
+            let mut env = Env::new(&mut m);
             let got = p.process_cached(
                 &mut pb, &mut key, &mut rb, &mut env, &mut sink, &cached, &mut cache,
             );
             assert_eq!(got, want, "burst {burst}");
+            dropped += u32::from(matches!(got, Verdict::Drop(_)));
         }
         p.settle(&mut cache, &cached);
         assert_eq!(
@@ -646,6 +665,7 @@ fn runs_of_fast_hits_count_every_packet_once_in_its_own_path() {
         "runs were taken ({})",
         cache.fast_hits
     );
+    assert!(dropped > 10, "the meter dropped ({dropped})");
 }
 
 /// Meter verdicts in a fixed order.

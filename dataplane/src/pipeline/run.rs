@@ -341,31 +341,24 @@ impl CompiledPipeline {
                 // and no run state to touch, only the path's counters.
                 if s.out != NONE && s.out_ofport != key.in_port {
                     let len = pkt.len() as u64;
-                    if s.meters == [NONE; PATH_MAX] {
-                        // Counted with the run of hits it belongs to.
-                        regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
-                        let port = s.out;
-                        if cache.run.packets != 0 && cache.run.slot != i {
-                            self.settle_run(&mut cache.run, &cache.slots, counters);
-                        }
-                        cache.run.slot = i;
-                        cache.run.packets += 1;
-                        cache.run.bytes += len;
-                        cache.fast_hits += 1;
-                        return Verdict::Output { port, queue: None };
-                    }
-                    if cache.run.packets != 0 {
+                    if cache.run.packets != 0 && cache.run.slot != i {
                         self.settle_run(&mut cache.run, &cache.slots, counters);
                     }
-                    let n = usize::from(s.len);
-                    for (&ei, &id) in s.path.iter().zip(&s.meters).take(n) {
-                        if let Some(c) = counters.entries.get(ei as usize) {
-                            c.count(len);
-                        }
-                        if id != NONE {
+                    if s.meters != [NONE; PATH_MAX] {
+                        for (j, &id) in s.meters.iter().enumerate().take(usize::from(s.len)) {
+                            if id == NONE {
+                                continue;
+                            }
                             match env.meters.meter(id, len as usize) {
                                 MeterVerdict::Pass => {}
                                 MeterVerdict::Drop => {
+                                    // Counted in the entries up to the
+                                    // meter's, not in the run.
+                                    for &ei in s.path.iter().take(j + 1) {
+                                        if let Some(c) = counters.entries.get(ei as usize) {
+                                            c.count(len);
+                                        }
+                                    }
                                     let cause = DropCause::Meter { id };
                                     count_drop(counters, sink, cause);
                                     cache.fast_hits += 1;
@@ -380,6 +373,10 @@ impl CompiledPipeline {
                         }
                     }
                     regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
+                    // Counted with the run of hits it belongs to.
+                    cache.run.slot = i;
+                    cache.run.packets += 1;
+                    cache.run.bytes += len;
                     cache.fast_hits += 1;
                     return Verdict::Output {
                         port: s.out,
