@@ -450,6 +450,20 @@ impl CompiledPipeline {
         counters: &PipelineCounters,
         cache: Option<(&mut FlowCache, Probe)>,
     ) -> Verdict {
+        // Without a cache to replay or record (none, another pipeline's,
+        // or bypassed: most packets at 100,000 flows), plain entries run
+        // without the general loop's state.
+        let cache = match cache {
+            Some((c, probe @ (Probe::Hit(_) | Probe::Miss(..)))) => Some((c, probe)),
+            _ => None,
+        };
+        let mut start = (self.table_index[0], NONE);
+        if cache.is_none() {
+            match self.plain(pkt.len() as u64, key, regs, sink, counters) {
+                Plain::Done(v) => return v,
+                Plain::General { table, entry } => start = (table, entry),
+            }
+        }
         let mut run = Run {
             sink,
             env,
@@ -467,14 +481,10 @@ impl CompiledPipeline {
             regs,
             queue: None,
         };
-        // Without a cache to replay or record (none, another pipeline's,
-        // or bypassed: most packets at 100,000 flows) the loop is built
-        // without any of that bookkeeping.
+        // The loop without a cache is built without any of its bookkeeping.
         match cache {
-            Some((c, probe @ (Probe::Hit(_) | Probe::Miss(..)))) => {
-                self.pipeline::<P, S, true>(&mut fl, &mut run, Some((c, probe)))
-            }
-            _ => self.pipeline::<P, S, false>(&mut fl, &mut run, None),
+            Some(c) => self.pipeline::<P, S, true>(&mut fl, &mut run, Some(c), start),
+            None => self.pipeline::<P, S, false>(&mut fl, &mut run, None, start),
         }
         if let Some((port, queue)) = run.pending {
             Verdict::Output { port, queue }
@@ -492,18 +502,99 @@ impl CompiledPipeline {
         }
     }
 
-    /// Tables from 0 until the pipeline ends or drops, then the action set.
+    /// The tables as long as the entries matched are plain (a goto, an
+    /// output that ends the pipeline, with or without write_metadata):
+    /// the packet's verdict, or the first other entry matched (not yet
+    /// counted) and its table, for the general loop to go on from.
+    #[inline(always)]
+    fn plain<P, S: Sink<P>>(
+        &self,
+        len: u64,
+        key: &FlowKey,
+        regs: &mut Registers,
+        sink: &mut S,
+        counters: &PipelineCounters,
+    ) -> Plain {
+        enum Next {
+            Table(u32),
+            Out(u32, u32),
+        }
+        let mut ti = self.table_index[0];
+        loop {
+            let Some(table) = self.tables.get(ti as usize) else {
+                return Plain::General {
+                    table: ti,
+                    entry: NONE,
+                };
+            };
+            let Some(id) = table.classifier.lookup(key, regs) else {
+                if let Some(c) = counters.misses.get(ti as usize) {
+                    c.add(1);
+                }
+                let cause = DropCause::TableMiss { table: table.id };
+                count_drop(counters, sink, cause);
+                return Plain::Done(Verdict::Drop(cause));
+            };
+            let ei = table.base + id;
+            let step = self
+                .steps
+                .get(ei as usize)
+                .copied()
+                .unwrap_or(Step::GENERAL);
+            let next = if step.code < Step::OUTPUT {
+                Next::Table(step.code)
+            } else if step != Step::GENERAL {
+                Next::Out(step.code & !Step::OUTPUT, step.ofport)
+            } else {
+                match self.entries.get(ei as usize) {
+                    Some(e) if e.kind != Kind::General => {
+                        regs.metadata = (regs.metadata & !e.metadata_mask) | e.metadata_value;
+                        match e.kind {
+                            Kind::Goto => Next::Table(e.goto),
+                            _ => Next::Out(e.out.0, e.out.1),
+                        }
+                    }
+                    _ => {
+                        return Plain::General {
+                            table: ti,
+                            entry: ei,
+                        }
+                    }
+                }
+            };
+            if let Some(c) = counters.entries.get(ei as usize) {
+                c.count(len);
+            }
+            let (port, ofport) = match next {
+                Next::Table(t) => {
+                    ti = t;
+                    continue;
+                }
+                Next::Out(port, ofport) => (port, ofport),
+            };
+            if ofport != key.in_port {
+                return Plain::Done(Verdict::Output { port, queue: None });
+            }
+            count_drop(counters, sink, DropCause::NoOutput);
+            return Plain::Done(Verdict::Drop(DropCause::NoOutput));
+        }
+    }
+
+    /// Tables from `start` (a table index, and the entry already matched
+    /// there or `NONE`) until the pipeline ends or drops, then the action
+    /// set.
     #[inline]
     fn pipeline<P: PacketBuf, S: Sink<P>, const CACHED: bool>(
         &self,
         fl: &mut Flight<'_, P>,
         run: &mut Run<'_, '_, '_, S>,
         cache: Option<(&mut FlowCache, Probe)>,
+        start: (u32, u32),
     ) {
         let mut present: u64 = 0;
         let mut refs: Option<[u32; SLOTS]> = None;
         let mut combined: Option<[(u128, u128); SLOTS]> = None;
-        let mut ti = self.table_index[0];
+        let (mut ti, mut first) = start;
         let counters = run.counters;
         // Only general entries change the packet's length.
         let mut len = fl.buf.get().len() as u64;
@@ -537,6 +628,8 @@ impl CompiledPipeline {
                 let ei = replay_path[step];
                 step += 1;
                 ei
+            } else if !CACHED && first != NONE {
+                std::mem::replace(&mut first, NONE)
             } else {
                 if CACHED && replay_miss != 0 && step == replay_len {
                     let mt = replay_miss - 1;
@@ -1022,6 +1115,17 @@ fn count_drop<P, S: Sink<P>>(counters: &PipelineCounters, sink: &mut S, cause: D
         c.add(1);
     }
     sink.dropped(cause);
+}
+
+/// What [`CompiledPipeline::plain`] found.
+enum Plain {
+    Done(Verdict),
+    /// Go on in the general loop from this table index, with this entry
+    /// (`NONE`: look it up).
+    General {
+        table: u32,
+        entry: u32,
+    },
 }
 
 /// The flow cache's answer for one packet.
