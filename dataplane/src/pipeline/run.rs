@@ -43,8 +43,15 @@
 //! plain output (the usual forwarding case) is stored with that output, its
 //! composed metadata write and its meters, and a hit on it returns the
 //! verdict after counting the path's entries and calling its meters,
-//! without touching an entry or building any run state. The result is the
-//! same as `process`'s, counters and drops included.
+//! without touching an entry or building any run state; consecutive such
+//! hits of one flow count their path once, when the run ends
+//! ([`CompiledPipeline::settle`]). The result is the same as `process`'s,
+//! counters and drops included.
+//!
+//! Plain entries: a packet that neither replays nor records a cached path
+//! first runs [`CompiledPipeline::plain`]'s short loop, which knows only
+//! gotos and final outputs (with write_metadata); at the first other entry
+//! the general loop takes over from that entry.
 //!
 //! Threads: `process` takes `&self`; any number of workers run it at once
 //! on the same pipeline, each with its own counters (and flow cache).
@@ -321,7 +328,9 @@ impl CompiledPipeline {
     /// packet whose lookup key was seen before takes the cached path
     /// through the tables instead of the classifiers (the result is the
     /// same; see [`super::flowcache`]). A cache of another pipeline is
-    /// ignored.
+    /// ignored. A run of fast hits of one flow reaches its entries'
+    /// counters when it ends: call [`settle`](Self::settle) after each
+    /// burst.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn process_cached<P: PacketBuf, S: Sink<P>>(
