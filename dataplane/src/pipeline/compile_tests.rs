@@ -591,8 +591,9 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
     }
     assert_eq!((cache.misses, cache.hits, cache.fast_hits), (1, 2, 2));
     let len = f.len() as u64;
-    // The two fast hits are one run, counted when it is settled.
-    assert_eq!(p.totals([&cached]).entries, vec![(1, len); 3]);
+    // The first fast hit counts its path; the second, which follows it,
+    // is counted when the run is settled.
+    assert_eq!(p.totals([&cached]).entries, vec![(2, 2 * len); 3]);
     p.settle(&mut cache, &cached);
     assert_eq!(p.totals([&cached]).entries, vec![(3, 3 * len); 3]);
     assert_eq!(p.totals([&cached]), p.totals([&plain]));

@@ -28,8 +28,8 @@
 //! counters and its meters.
 //!
 //! Packets of one flow often come in a row (a burst of a bulk transfer):
-//! the slot of the previous fast hit is tried before the hash, and a run
-//! of fast hits of one slot without meters is counted into its path's
+//! the slot of the previous fast hit is tried before the hash, and the
+//! hits of one slot that follow its first are counted into its path's
 //! entries once, when the run ends: at the next packet that is not one of
 //! them, or when the worker settles the cache after its burst
 //! ([`HitRun`]).
@@ -368,17 +368,34 @@ pub struct FlowCache {
     pub(crate) run: HitRun,
 }
 
-/// A run of fast hits of one slot (consecutive packets of a flow, as a
-/// burst of a bulk transfer arrives): its path's entries are counted once
-/// for the whole run, when it ends ([`CompiledPipeline::settle`]).
+/// The slot of the last fast hit, and the hits of it that followed
+/// (consecutive packets of a flow, as a burst of a bulk transfer
+/// arrives): the first hit of a run counts its path's entries, the rest
+/// are added to them once, when the run is settled
+/// ([`CompiledPipeline::settle`]). Every write of a slot is preceded by a
+/// settle, so the path counted is the one the hits took.
 ///
 /// [`CompiledPipeline::settle`]: super::CompiledPipeline::settle
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct HitRun {
-    /// The slot (meaningless while `packets` is 0).
+    /// `usize::MAX`: none.
     pub slot: usize,
+    /// The last hit was `slot` again: the next lookup tries it first.
+    pub hot: bool,
+    /// Hits of `slot` not counted yet.
     pub packets: u64,
     pub bytes: u64,
+}
+
+impl Default for HitRun {
+    fn default() -> Self {
+        HitRun {
+            slot: usize::MAX,
+            hot: false,
+            packets: 0,
+            bytes: 0,
+        }
+    }
 }
 
 impl FlowCache {
@@ -435,13 +452,12 @@ impl FlowCache {
     }
 
     /// The slot holding `key` (`Ok`), or the slot to record it in (`Err`).
-    /// The slot of the current run of hits is tried first: packets of one
-    /// flow often come in a row.
+    /// While packets of one flow come in a row, their slot is tried first.
     #[inline]
     pub(crate) fn find(&self, key: &[u64; KEY_WORDS], words: usize) -> Result<usize, usize> {
-        if self.run.packets != 0 {
+        if self.run.hot {
             if let Some(s) = self.slots.get(self.run.slot) {
-                if same_key(&s.key, key, words) {
+                if s.len != 0 && same_key(&s.key, key, words) {
                     return Ok(self.run.slot);
                 }
             }

@@ -350,9 +350,6 @@ impl CompiledPipeline {
                 // and no run state to touch, only the path's counters.
                 if s.out != NONE && s.out_ofport != key.in_port {
                     let len = pkt.len() as u64;
-                    if cache.run.packets != 0 && cache.run.slot != i {
-                        self.settle_run(&mut cache.run, &cache.slots, counters);
-                    }
                     if s.meters != [NONE; PATH_MAX] {
                         for (j, &id) in s.meters.iter().enumerate().take(usize::from(s.len)) {
                             if id == NONE {
@@ -382,10 +379,22 @@ impl CompiledPipeline {
                         }
                     }
                     regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
-                    // Counted with the run of hits it belongs to.
-                    cache.run.slot = i;
-                    cache.run.packets += 1;
-                    cache.run.bytes += len;
+                    cache.run.hot = cache.run.slot == i;
+                    if cache.run.hot {
+                        // Counted when the run is settled.
+                        cache.run.packets += 1;
+                        cache.run.bytes += len;
+                    } else {
+                        if cache.run.packets != 0 {
+                            self.settle_run(&mut cache.run, &cache.slots, counters);
+                        }
+                        for &ei in s.path.iter().take(usize::from(s.len)) {
+                            if let Some(c) = counters.entries.get(ei as usize) {
+                                c.count(len);
+                            }
+                        }
+                        cache.run.slot = i;
+                    }
                     cache.fast_hits += 1;
                     return Verdict::Output {
                         port: s.out,
@@ -411,10 +420,9 @@ impl CompiledPipeline {
         }
     }
 
-    /// Counts `run` and ends it.
+    /// Counts the hits of `run` not counted yet.
     #[inline(never)]
     fn settle_run(&self, run: &mut HitRun, slots: &[Slot], counters: &PipelineCounters) {
-        let run = std::mem::take(run);
         if let Some(s) = slots.get(run.slot) {
             for &ei in s.path.iter().take(usize::from(s.len)) {
                 if let Some(c) = counters.entries.get(ei as usize) {
@@ -422,6 +430,7 @@ impl CompiledPipeline {
                 }
             }
         }
+        (run.packets, run.bytes) = (0, 0);
     }
 
     /// Looks the packet's lookup key up in `cache`.
