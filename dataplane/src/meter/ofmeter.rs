@@ -463,23 +463,32 @@ impl WorkerMeters {
         let entry = t.entries.get(id as usize)?;
         let first = entry.first as usize;
         let n = usize::from(entry.bands);
-        let buckets = t.buckets.get(first..first + n)?;
-        let cells = self.cells.bands.get(first..first + n)?;
         let q = t.scale.quantum(now);
         let one = t.scale.quanta_per_sec();
         let cost = match entry.mode {
             Mode::Bytes => u64::from(len) * 8 * one,
             Mode::Packets => one,
         };
-        let order = entry.order.load(Relaxed).to_le_bytes();
         let mut applied: Option<usize> = None;
-        for &band in &order[..n] {
-            let band = usize::from(band);
-            let (Some(b), Some(c)) = (buckets.get(band), cells.get(band)) else {
-                continue;
-            };
-            if !acquire(&c.credit, b, None, cost, q) && applied.is_none() {
-                applied = Some(band);
+        if n == 1 {
+            // The usual meter (one rate limit): no band order to walk.
+            let b = t.buckets.get(first)?;
+            let c = self.cells.bands.get(first)?;
+            if !acquire(&c.credit, b, None, cost, q) {
+                applied = Some(0);
+            }
+        } else {
+            let buckets = t.buckets.get(first..first + n)?;
+            let cells = self.cells.bands.get(first..first + n)?;
+            let order = entry.order.load(Relaxed).to_le_bytes();
+            for &band in &order[..n] {
+                let band = usize::from(band);
+                let (Some(b), Some(c)) = (buckets.get(band), cells.get(band)) else {
+                    continue;
+                };
+                if !acquire(&c.credit, b, None, cost, q) && applied.is_none() {
+                    applied = Some(band);
+                }
             }
         }
         if let Some(input) = self.cells.input.get(id as usize) {
@@ -491,7 +500,9 @@ impl WorkerMeters {
                 action: Action::Forward,
             });
         };
-        bump(&cells[band].count, len);
+        if let Some(c) = self.cells.bands.get(first + band) {
+            bump(&c.count, len);
+        }
         Some(MeterVerdict {
             band: Some(band as u8),
             action: Action::decode(entry.actions[band].load(Relaxed)),
