@@ -58,13 +58,12 @@ impl EntryCounters {
     /// One packet of `bytes` matched the entry (owning worker only).
     #[inline(always)]
     pub fn count(&self, bytes: u64) {
-        self.packets.add(1);
-        self.bytes.add(bytes);
+        self.count_many(1, bytes);
     }
 
     /// `packets` packets of `bytes` in all matched the entry (owning worker
     /// only).
-    #[inline]
+    #[inline(always)]
     pub fn count_many(&self, packets: u64, bytes: u64) {
         self.packets.add(packets);
         self.bytes.add(bytes);

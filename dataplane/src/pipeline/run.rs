@@ -360,11 +360,7 @@ impl CompiledPipeline {
                                 MeterVerdict::Drop => {
                                     // Counted in the entries up to the
                                     // meter's, not in the run.
-                                    for &ei in s.path.iter().take(j + 1) {
-                                        if let Some(c) = counters.entries.get(ei as usize) {
-                                            c.count(len);
-                                        }
-                                    }
+                                    count_path(counters, &s.path, j + 1, 1, len);
                                     let cause = DropCause::Meter { id };
                                     count_drop(counters, sink, cause);
                                     cache.fast_hits += 1;
@@ -388,11 +384,7 @@ impl CompiledPipeline {
                         if cache.run.packets != 0 {
                             self.settle_run(&mut cache.run, &cache.slots, counters);
                         }
-                        for &ei in s.path.iter().take(usize::from(s.len)) {
-                            if let Some(c) = counters.entries.get(ei as usize) {
-                                c.count(len);
-                            }
-                        }
+                        count_path(counters, &s.path, usize::from(s.len), 1, len);
                         cache.run.slot = i;
                     }
                     cache.fast_hits += 1;
@@ -424,11 +416,13 @@ impl CompiledPipeline {
     #[inline(never)]
     fn settle_run(&self, run: &mut HitRun, slots: &[Slot], counters: &PipelineCounters) {
         if let Some(s) = slots.get(run.slot) {
-            for &ei in s.path.iter().take(usize::from(s.len)) {
-                if let Some(c) = counters.entries.get(ei as usize) {
-                    c.count_many(run.packets, run.bytes);
-                }
-            }
+            count_path(
+                counters,
+                &s.path,
+                usize::from(s.len),
+                run.packets,
+                run.bytes,
+            );
         }
         (run.packets, run.bytes) = (0, 0);
     }
@@ -520,6 +514,33 @@ impl CompiledPipeline {
         }
     }
 
+    /// Where plain entry `ei` (a goto, or an output that ends the
+    /// pipeline, with or without write_metadata) sends the packet, after
+    /// its metadata write; `None` for any other entry. The common shapes
+    /// come from the 8-byte step without reading the entry.
+    #[inline(always)]
+    fn plain_next(&self, ei: u32, regs: &mut Registers) -> Option<Next> {
+        let step = self
+            .steps
+            .get(ei as usize)
+            .copied()
+            .unwrap_or(Step::GENERAL);
+        if step.code < Step::OUTPUT {
+            return Some(Next::Table(step.code));
+        }
+        if step != Step::GENERAL {
+            return Some(Next::Out(step.code & !Step::OUTPUT, step.ofport));
+        }
+        let e = self.entries.get(ei as usize)?;
+        let next = match e.kind {
+            Kind::Goto => Next::Table(e.goto),
+            Kind::Output => Next::Out(e.out.0, e.out.1),
+            Kind::General => return None,
+        };
+        regs.metadata = (regs.metadata & !e.metadata_mask) | e.metadata_value;
+        Some(next)
+    }
+
     /// The tables as long as the entries matched are plain (a goto, an
     /// output that ends the pipeline, with or without write_metadata):
     /// the packet's verdict, or the first other entry matched (not yet
@@ -533,10 +554,6 @@ impl CompiledPipeline {
         sink: &mut S,
         counters: &PipelineCounters,
     ) -> Plain {
-        enum Next {
-            Table(u32),
-            Out(u32, u32),
-        }
         let mut ti = self.table_index[0];
         loop {
             let Some(table) = self.tables.get(ti as usize) else {
@@ -554,31 +571,11 @@ impl CompiledPipeline {
                 return Plain::Done(Verdict::Drop(cause));
             };
             let ei = table.base + id;
-            let step = self
-                .steps
-                .get(ei as usize)
-                .copied()
-                .unwrap_or(Step::GENERAL);
-            let next = if step.code < Step::OUTPUT {
-                Next::Table(step.code)
-            } else if step != Step::GENERAL {
-                Next::Out(step.code & !Step::OUTPUT, step.ofport)
-            } else {
-                match self.entries.get(ei as usize) {
-                    Some(e) if e.kind != Kind::General => {
-                        regs.metadata = (regs.metadata & !e.metadata_mask) | e.metadata_value;
-                        match e.kind {
-                            Kind::Goto => Next::Table(e.goto),
-                            _ => Next::Out(e.out.0, e.out.1),
-                        }
-                    }
-                    _ => {
-                        return Plain::General {
-                            table: ti,
-                            entry: ei,
-                        }
-                    }
-                }
+            let Some(next) = self.plain_next(ei, regs) else {
+                return Plain::General {
+                    table: ti,
+                    entry: ei,
+                };
             };
             if let Some(c) = counters.entries.get(ei as usize) {
                 c.count(len);
@@ -710,40 +707,23 @@ impl CompiledPipeline {
             }
             run.entry = ei;
             // The plain shapes without reading the entry.
-            let step = self
-                .steps
-                .get(ei as usize)
-                .copied()
-                .unwrap_or(Step::GENERAL);
-            if step.code < Step::OUTPUT {
-                ti = step.code;
-                continue;
-            }
-            if step != Step::GENERAL {
-                if step.ofport != run.in_port {
-                    run.output(fl.buf.get(), step.code & !Step::OUTPUT, fl.queue);
+            match self.plain_next(ei, fl.regs) {
+                Some(Next::Table(t)) => {
+                    ti = t;
+                    continue;
                 }
-                break;
+                Some(Next::Out(port, ofport)) => {
+                    if ofport != run.in_port {
+                        run.output(fl.buf.get(), port, fl.queue);
+                    }
+                    break;
+                }
+                None => {}
             }
             let Some(e) = self.entries.get(ei as usize) else {
                 run.drop::<P>(DropCause::TableMiss { table: 0 });
                 return;
             };
-            match e.kind {
-                Kind::Goto => {
-                    fl.regs.metadata = (fl.regs.metadata & !e.metadata_mask) | e.metadata_value;
-                    ti = e.goto;
-                    continue;
-                }
-                Kind::Output => {
-                    fl.regs.metadata = (fl.regs.metadata & !e.metadata_mask) | e.metadata_value;
-                    if e.out.1 != run.in_port {
-                        run.output(fl.buf.get(), e.out.0, fl.queue);
-                    }
-                    break;
-                }
-                Kind::General => {}
-            }
             if e.meter != NONE && !self.meter(e.meter, fl, run) {
                 return;
             }
@@ -1126,6 +1106,23 @@ impl CompiledPipeline {
     }
 }
 
+/// Counts `packets` packets of `bytes` in all in the first `n` entries of
+/// a cached path.
+#[inline(always)]
+fn count_path(
+    counters: &PipelineCounters,
+    path: &[u32; PATH_MAX],
+    n: usize,
+    packets: u64,
+    bytes: u64,
+) {
+    for &ei in path.iter().take(n) {
+        if let Some(c) = counters.entries.get(ei as usize) {
+            c.count_many(packets, bytes);
+        }
+    }
+}
+
 /// Counts a drop (the packet's or a bucket copy's) and reports it.
 #[inline]
 fn count_drop<P, S: Sink<P>>(counters: &PipelineCounters, sink: &mut S, cause: DropCause) {
@@ -1133,6 +1130,13 @@ fn count_drop<P, S: Sink<P>>(counters: &PipelineCounters, sink: &mut S, cause: D
         c.add(1);
     }
     sink.dropped(cause);
+}
+
+/// Where a plain entry sends the packet: a table index, or an output
+/// (port index, OpenFlow port) that ends the pipeline.
+enum Next {
+    Table(u32),
+    Out(u32, u32),
 }
 
 /// What [`CompiledPipeline::plain`] found.
