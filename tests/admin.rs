@@ -16,7 +16,7 @@
 //! Run as root: `cargo test --release --locked --test admin -- --test-threads=1`.
 mod common;
 
-use common::{preamble, require_root, sample, scratch, sum, Sluice, BIN};
+use common::{preamble, require_root, sample, scratch, sum, ScratchDir, Sluice, BIN};
 use serde_json::Value;
 use sluice::admin::http::Limits;
 use sluice::rng::XorShift64;
@@ -348,7 +348,12 @@ fn flows_to(port: &str) -> String {
 
 /// Starts the [`null_ports_config`] instance with its flows file routing
 /// to `out`, and waits for traffic there.
-fn start_null_ports(tag: &str, prefix: &str, admin: &str, out: &str) -> (Sluice, PathBuf, String) {
+fn start_null_ports(
+    tag: &str,
+    prefix: &str,
+    admin: &str,
+    out: &str,
+) -> (Sluice, ScratchDir, String) {
     let dir = scratch(tag);
     let config = null_ports_config(prefix, admin);
     std::fs::write(dir.join("flows.txt"), flows_to(out)).unwrap();

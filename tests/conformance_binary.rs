@@ -558,7 +558,7 @@ fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Runs the binary on one case: sends `frames`, waits for the outputs the
 /// case expects, stops it and collects what it sent.
 fn run_binary(case: &Case, seq: usize, frames: &[Vec<u8>]) -> Result<Observed, String> {
-    let dir = CaseDir(scratch(&format!("of13-{seq}")));
+    let dir = CaseDir(scratch(&format!("of13-{seq}")).into_path());
     let prefix = format!("sluice-cb-{}-{seq}", std::process::id());
     write_pcap(&dir.ingress(), frames)?;
     let (mut want_tx, mut want_pi) = (0usize, 0usize);

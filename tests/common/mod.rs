@@ -15,13 +15,51 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
-/// A fresh scratch directory for one test.
-pub fn scratch(tag: &str) -> PathBuf {
+/// A fresh scratch directory for one test: removed when dropped, unless
+/// the test is failing (then it stays, with the config and the binary's
+/// output, for a look).
+pub fn scratch(tag: &str) -> ScratchDir {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("sluice-test-{}-{tag}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    ScratchDir(dir)
+}
+
+/// See [`scratch`].
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// The path, no longer removed on drop (the caller cleans up).
+    pub fn into_path(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            // Taken by `into_path`.
+        } else if std::thread::panicking() {
+            eprintln!("kept {} for a look", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// True when running as root (DPDK, taps and namespaces need it).
