@@ -7,11 +7,13 @@
 #   benches/r2.sh [--secs S] [--variants "1 1k 100k"] [--rules R2|R3hi|R3lo] [--ovs]
 #                 [--tenants RATE]   also run with one [[tenant]] limit per VLAN
 #                                    tenant (RATE, e.g. 100Gbit: never drops)
+#                 [--cache-slots N]  also run with flow_cache_slots = N (e.g.
+#                                    1048576: 128 MiB, holds 100,000 flows)
 # Needs root and the Debian dpdk package; --ovs needs openvswitch-switch-dpdk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/lib.sh
-secs=5 variants="1 1k 100k" rules=R2 ovs=0 tenants=
+secs=5 variants="1 1k 100k" rules=R2 ovs=0 tenants= slots=
 while (($#)); do
   case "$1" in
     --secs) secs=$2; shift 2 ;;
@@ -19,7 +21,8 @@ while (($#)); do
     --rules) rules=$2; shift 2 ;;
     --ovs) ovs=1; shift ;;
     --tenants) tenants=$2; shift 2 ;;
-    *) sed -n '2,8p' "$0"; exit 2 ;;
+    --cache-slots) slots=$2; shift 2 ;;
+    *) sed -n '2,10p' "$0"; exit 2 ;;
   esac
 done
 cargo build --release --locked --bin sluice >&2
@@ -47,6 +50,13 @@ for v in $variants; do
     st=$(sluice_mpps "$bin" "$work/$v-t/r2.toml" "$secs" "$work")
     printf '%-8s %-5s %10s %12s %8s   (100 tenant limits of %s; on/off %s)\n' "$v" "+lim" "$st" "" "" \
       "$tenants" "$(python3 -c "print(f'{$st/$s:.2f}')")"
+  fi
+  if [[ -n $slots ]]; then
+    bash scripts/gen-r2.sh --out "$work/$v-c" --flows "$v" --rules "$rules" --cache-slots "$slots" >/dev/null 2>&1
+    sc=$(sluice_mpps "$bin" "$work/$v-c/r2.toml" "$secs" "$work")
+    printf '%-8s %-5s %10s %12s %8s   (flow_cache_slots = %s; /default %s)\n' "$v" "+fc" "$sc" "" \
+      "$(python3 -c "print(f'{$sc/$t:.2f}' if '$t' != 'nan' else '-')")" "$slots" \
+      "$(python3 -c "print(f'{$sc/$s:.2f}')")"
   fi
 done
 if ((ovs)); then

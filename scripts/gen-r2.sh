@@ -4,6 +4,7 @@
 # same traffic as OVS-DPDK:
 #   scripts/gen-r2.sh [--out DIR] [--flows 1|1k|100k] [--rules R2|R3hi|R3lo]
 #                     [--acl N] [--routes N] [--core C] [--tenants RATE]
+#                     [--cache-slots N]
 # DIR (default /tmp/sluice-r2) gets pcap/ (gen_pcaps.py: routes.txt and the
 # flows_*.pcap), rules/ (gen_rules.py: R2.flows, R3.flows, meters_*.txt) and
 # r2.toml: port "in" (OpenFlow 1) replays the pcap forever (net_pcap,
@@ -14,12 +15,14 @@
 # files are generated.
 # --tenants RATE adds one [[tenant]] per VLAN tenant (VLAN 100..199) limited
 # to RATE (e.g. 100Gbit: a limit that never drops, to measure its cost).
+# --cache-slots N sets [pipeline] flow_cache_slots (each worker's flow cache;
+# default 8192; 1048576, 128 MiB a worker, holds the 100k traffic).
 #   sluice check --config /tmp/sluice-r2/r2.toml
 #   sluice run --config /tmp/sluice-r2/r2.toml
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 anchor=${SLUICE_SHARED:-$here/../../shared}/bench/ovs-dpdk
-out=/tmp/sluice-r2 flows=1k rules=R2 acl=1000 routes=10000 core=1 tenants=
+out=/tmp/sluice-r2 flows=1k rules=R2 acl=1000 routes=10000 core=1 tenants= slots=
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
@@ -29,7 +32,8 @@ while (($#)); do
     --routes) routes=$2; shift 2 ;;
     --core) core=$2; shift 2 ;;
     --tenants) tenants=$2; shift 2 ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    --cache-slots) slots=$2; shift 2 ;;
+    *) sed -n '2,20p' "$0"; exit 2 ;;
   esac
 done
 [[ -f $anchor/gen_rules.py && -f $anchor/gen_pcaps.py ]] ||
@@ -79,6 +83,7 @@ ofport = 2
 flows_file = "rules/$flows_file"
 TOML
   [[ -n $meters_file ]] && echo "meters_file = \"rules/$meters_file\""
+  [[ -n $slots ]] && echo "flow_cache_slots = $slots"
   if [[ -n $tenants ]]; then
     for t in $(seq 0 99); do
       printf '\n[[tenant]]\nname = "t%d"\nmatch = { vlans = [%d] }\nrate = "%s"\n' "$t" $((100 + t)) "$tenants"

@@ -3,13 +3,16 @@
 //! interpreter (written straight from the spec) produces in-process for
 //! the same flows and frames — rewrites with checksum updates, pushes,
 //! TTL, several outputs (copies), ALL, packet-ins, table misses and
-//! malformed frames.
+//! malformed frames; and with thousands of flows in a big flow cache,
+//! whose bursts the worker parses and prefetches before processing.
 mod common;
 
 use common::frames::{read_pcap, traffic, write_pcap};
 use common::{preamble, require_root, sample, scratch, Sluice};
 use sluice::openflow::parse_flow;
-use sluice::pipeline::{Env, PassThroughMeters, ReferencePipeline, DEFAULT_SALT};
+use sluice::pipeline::{Env, FlowCache, PassThroughMeters, ReferencePipeline, DEFAULT_SALT};
+use sluice::rng::XorShift64;
+use sluice::wire::build::PacketBuilder;
 use std::collections::BTreeMap;
 
 const FLOWS: &[&str] = &[
@@ -146,4 +149,137 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
         })
         .collect();
     assert_eq!(got_hex, want_hex, "packet-ins");
+}
+
+#[test]
+fn thousands_of_flows_through_a_prefetched_flow_cache_match_the_reference() {
+    if !require_root() {
+        return;
+    }
+    let dir = scratch("pipeline-cache");
+    // 6,000 routes, a fifth of them rewriting; traffic over 6,100
+    // destinations (some unrouted), three rounds in random order, with
+    // runts among them (the burst pre-pass skips them).
+    const ROUTES: u32 = 6000;
+    let mut flows = vec![
+        "table=0,priority=1,in_port=in,actions=write_metadata:0x7/0xff,goto_table:1".to_string(),
+    ];
+    for i in 0..ROUTES {
+        let actions = if i % 5 == 0 {
+            "set_field:10.9.9.9->nw_dst,output:out2".to_string()
+        } else {
+            "output:out".to_string()
+        };
+        flows.push(format!(
+            "table=1,priority=10,ip,nw_dst=10.0.{}.{},actions={actions}",
+            i / 256,
+            i % 256
+        ));
+    }
+    flows.push("table=1,priority=0,actions=drop".into());
+    let mut rng = XorShift64::new(0xcafe);
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for _round in 0..3 {
+        let mut order: Vec<u32> = (0..ROUTES + 100).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for i in order {
+            let f = PacketBuilder::new()
+                .eth([2, 0, 0, 0, 0, 0xb], [2, 0, 0, 0, 0, 0xa])
+                .ipv4(0x0a01_0001, 0x0a00_0000 | i)
+                .tcp(1000 + (i % 9) as u16, 80)
+                .pad60()
+                .build()
+                .expect("frame");
+            if rng.below(50) == 0 {
+                frames.push(f[..20].to_vec());
+            }
+            frames.push(f);
+        }
+    }
+    let input = dir.join("in.pcap");
+    write_pcap(
+        &input,
+        &frames.iter().map(|f| f.as_slice()).collect::<Vec<_>>(),
+    );
+
+    let names: BTreeMap<String, u32> = [("in", 1), ("out", 2), ("out2", 3)]
+        .iter()
+        .map(|(n, p)| (n.to_string(), *p))
+        .collect();
+    let mut reference = ReferencePipeline::new(vec![1, 2, 3], DEFAULT_SALT);
+    for f in &flows {
+        reference.add_flow(parse_flow(f, &names).unwrap_or_else(|e| panic!("{f}: {e}")));
+    }
+    let mut want: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+    let mut want_malformed = 0;
+    for f in &frames {
+        let mut meters = PassThroughMeters;
+        let out = reference.process(f, 1, &mut Env::new(&mut meters));
+        for e in out.outputs {
+            want.entry(e.port).or_default().push(e.data);
+        }
+        want_malformed += usize::from(out.dropped.map(|d| d.as_str()) == Some("malformed"));
+    }
+    assert!(want_malformed > 100 && want[&2].len() > 10_000 && want[&3].len() > 3000);
+
+    let prefix = "sluice-t-pipeline-cache";
+    let pcap = |p: &str| dir.join(format!("{p}.pcap")).display().to_string();
+    let rules = dir.join("routes.flows");
+    std::fs::write(&rules, flows.join("\n")).unwrap();
+    let config = format!(
+        "{}[[port]]\nname = \"in\"\ndevice = \"net_pcap0,rx_pcap={},tx_pcap={}\"\n\n\
+         [[port]]\nname = \"out\"\ndevice = \"net_pcap1,tx_pcap={}\"\n\n\
+         [[port]]\nname = \"out2\"\ndevice = \"net_pcap2,tx_pcap={}\"\n\n\
+         [pipeline]\nflows_file = \"{}\"\nflow_cache_slots = 65536\n",
+        preamble(prefix, &[1]),
+        input.display(),
+        pcap("out1"),
+        pcap("out2"),
+        pcap("out3"),
+        rules.display(),
+    );
+    let sluice = Sluice::start(&dir, prefix, &config);
+    let n = frames.len() as f64;
+    let m = sluice.wait_metrics("all frames", 60, |m| {
+        sample(m, "sluice_port_rx_packets_total", &[("port", "in")]) == Some(n)
+    });
+    // (A burst's cache counters and gauge are stored before its rx count.)
+    let cache =
+        |r: &str| sample(&m, "sluice_flow_cache_packets_total", &[("result", r)]).unwrap_or(-1.0);
+    let results = ["fast_hit", "hit", "miss", "bypassed"].map(cache);
+    assert_eq!(
+        results.iter().sum::<f64>(),
+        n - want_malformed as f64,
+        "{results:?}\n{m}"
+    );
+    // Filling, never bypassed; the routes' paths outnumber what the worker
+    // keeps in the CPU's caches, so its bursts were looked up ahead.
+    assert_eq!(results[3], 0.0, "{results:?}");
+    assert!(results[0] > 8000.0 && results[1] > 2000.0, "{results:?}");
+    let paths = sample(&m, "sluice_flow_cache_paths", &[("worker", "0")]).unwrap_or(0.0);
+    assert!(
+        paths > FlowCache::PREFETCH_FILLED as f64,
+        "{paths} paths\n{m}"
+    );
+    assert_eq!(
+        sample(&m, "sluice_flow_cache_slots", &[("worker", "0")]),
+        Some(65536.0)
+    );
+    assert_eq!(
+        sample(&m, "sluice_drops_total", &[("reason", "malformed")]),
+        Some(want_malformed as f64),
+        "{m}"
+    );
+    let fin = sluice.stop();
+    fin.assert_clean();
+    for (port, file) in [(2, "out2"), (3, "out3")] {
+        let got = read_pcap(&dir.join(format!("{file}.pcap")));
+        let want = want.remove(&port).unwrap_or_default();
+        assert_eq!(got.len(), want.len(), "frames out of port {port}");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "port {port} frame {i} differs");
+        }
+    }
 }

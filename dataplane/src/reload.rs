@@ -40,7 +40,7 @@ use crate::dpdk::Port;
 use crate::forward::Forwarding;
 use crate::meter::TickScale;
 use crate::openflow::{parse_flow, MeterEntry, NoPortNames};
-use crate::pipeline::{CompiledPipeline, PipelineCounters, DEFAULT_SALT};
+use crate::pipeline::{CompiledPipeline, FlowCache, PipelineCounters, DEFAULT_SALT};
 use crate::stats::WorkerStats;
 use crate::tenant::{MeterTable, TenantTable};
 use crate::worker::{Handle, Program};
@@ -49,9 +49,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Slots of each worker's flow cache (two-way; 64 KiB-ish of keys).
-const FLOW_CACHE_SLOTS: usize = 8192;
 
 /// How long a reload waits for every worker to take the new generation.
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -85,6 +82,7 @@ impl Generation {
         scale: TickScale,
         now: u64,
     ) -> Result<Generation, String> {
+        check_cache_memory(&config, nworkers, mem_available())?;
         let forwarding = Arc::new(build_forwarding(&config)?);
         let meter_entries: &[MeterEntry] = match &*forwarding {
             Forwarding::Pipeline(p) => p.meters(),
@@ -174,8 +172,9 @@ impl Generation {
             tenants,
             cache: self
                 .pipeline()
-                .filter(|p| p.cacheable())
-                .map(|p| p.new_flow_cache(FLOW_CACHE_SLOTS)),
+                .zip(self.config.pipeline.as_ref())
+                .filter(|(p, c)| p.cacheable() && c.flow_cache_slots > 0)
+                .map(|(p, c)| p.new_flow_cache(c.flow_cache_slots)),
             down: self.down_ports(),
         }
     }
@@ -228,6 +227,35 @@ fn build_forwarding(config: &Config) -> Result<Forwarding, String> {
     let p = CompiledPipeline::build(&flows, &[], &[], &ofports, DEFAULT_SALT)
         .map_err(|e| format!("static map as a pipeline: {e}"))?;
     Ok(Forwarding::Pipeline(Arc::new(p)))
+}
+
+/// The workers' flow caches must fit in the memory the kernel says is
+/// available (`available`, bytes; `None`: unknown, not checked), or the
+/// allocation would take the host down instead of failing the load.
+fn check_cache_memory(
+    config: &Config,
+    nworkers: usize,
+    available: Option<u64>,
+) -> Result<(), String> {
+    let slots = config.pipeline.as_ref().map_or(0, |p| p.flow_cache_slots);
+    let need = (slots * FlowCache::SLOT_BYTES * nworkers) as u64;
+    match available {
+        Some(a) if need > a => Err(format!(
+            "flow_cache_slots = {slots} needs {} MiB for {nworkers} workers, more than the {} \
+             MiB available",
+            need >> 20,
+            a >> 20
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `MemAvailable` of /proc/meminfo, in bytes.
+fn mem_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 pub fn unix_now() -> f64 {
@@ -635,5 +663,31 @@ device = "net_null1"
         let g = Generation::build(1, config(&text), None, 1, scale(), 0).unwrap();
         assert_eq!(g.down_ports(), 0b10);
         assert_eq!(g.program(0, None).down, 0b10);
+    }
+    #[test]
+    fn flow_caches_are_sized_by_the_config_and_must_fit_in_memory() {
+        let text = |slots: &str| {
+            format!("{BASE}[pipeline]\nflows = [\"in_port=a,ip,actions=output:b\"]\n{slots}")
+        };
+        let g = Generation::build(1, config(&text("")), None, 1, scale(), 0).unwrap();
+        assert_eq!(g.program(0, None).cache.map(|c| c.capacity()), Some(8192));
+        let c = config(&text("flow_cache_slots = 65536\n"));
+        let g = Generation::build(1, c.clone(), None, 1, scale(), 0).unwrap();
+        assert_eq!(g.program(0, None).cache.map(|c| c.capacity()), Some(65536));
+        let g = Generation::build(
+            1,
+            config(&text("flow_cache_slots = 0\n")),
+            None,
+            1,
+            scale(),
+            0,
+        )
+        .unwrap();
+        assert!(g.program(0, None).cache.is_none());
+        // 65536 slots of 128 bytes for 2 workers: 16 MiB.
+        assert!(check_cache_memory(&c, 2, Some(16 << 20)).is_ok());
+        let e = check_cache_memory(&c, 2, Some((16 << 20) - 1)).unwrap_err();
+        assert!(e.contains("needs 16 MiB for 2 workers"), "{e}");
+        assert!(check_cache_memory(&c, 2, None).is_ok());
     }
 }

@@ -106,6 +106,10 @@ pub struct WorkerStats {
     pub generation: std::sync::atomic::AtomicU64,
     /// Flow cache lookups by [`CacheResult`], added once per burst.
     pub flow_cache: [Counter; CacheResult::COUNT],
+    /// Gauges: the paths the worker's flow cache holds (stored once per
+    /// burst) and its slots (stored when the worker switches programs).
+    pub flow_cache_paths: std::sync::atomic::AtomicU64,
+    pub flow_cache_slots: std::sync::atomic::AtomicU64,
 }
 
 /// What the flow cache did for a packet (`sluice_flow_cache_packets_total`).
@@ -153,6 +157,8 @@ impl WorkerStats {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
             generation: Default::default(),
             flow_cache: Default::default(),
+            flow_cache_paths: Default::default(),
+            flow_cache_slots: Default::default(),
         }
     }
 

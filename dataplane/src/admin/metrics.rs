@@ -106,6 +106,9 @@ pub struct WorkerSample {
     /// Packets by flow cache result, in [`CacheResult::ALL`] order (all 0
     /// without a pipeline).
     pub flow_cache: [u64; CacheResult::COUNT],
+    /// Paths in the worker's flow cache, and its slots (0: no cache).
+    pub flow_cache_paths: u64,
+    pub flow_cache_slots: u64,
 }
 
 /// Packets one worker dropped for one reason.
@@ -502,6 +505,22 @@ fn render_workers(e: &mut Exposition, workers: &[WorkerSample], tsc_hz: u64) {
                 w.flow_cache[r as usize],
             );
         }
+    }
+    let mut f = e.family(
+        "sluice_flow_cache_paths",
+        Kind::Gauge,
+        "Lookup paths held in the worker's flow cache (at most sluice_flow_cache_slots).",
+    );
+    for w in workers {
+        f.sample(&[("worker", w.id.into())], w.flow_cache_paths);
+    }
+    let mut f = e.family(
+        "sluice_flow_cache_slots",
+        Kind::Gauge,
+        "Slots of the worker's flow cache ([pipeline] flow_cache_slots; 0: no cache).",
+    );
+    for w in workers {
+        f.sample(&[("worker", w.id.into())], w.flow_cache_slots);
     }
     let mut f = e.family(
         "sluice_worker_packets",

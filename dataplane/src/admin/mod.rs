@@ -205,6 +205,12 @@ impl Shared {
                     .collect(),
                 rx_burst_sizes: s.rx_bursts.iter().map(|c| c.get()).collect(),
                 flow_cache: std::array::from_fn(|i| s.flow_cache[i].get()),
+                flow_cache_paths: s
+                    .flow_cache_paths
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                flow_cache_slots: s
+                    .flow_cache_slots
+                    .load(std::sync::atomic::Ordering::Relaxed),
             })
             .collect();
         // Worker drop reasons and pipeline drop causes, merged by name (both

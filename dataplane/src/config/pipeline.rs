@@ -16,6 +16,7 @@
 //! flows_file = "r2.flows"  # and/or files, one entry a line (`ovs-ofctl add-flows`),
 //! groups_file = "r2.groups"  # relative to this file's directory
 //! meters_file = "r2.meters"
+//! flow_cache_slots = 8192  # each worker's flow cache (see below)
 //! ```
 //!
 //! What: [`load`] parses every flow, group and meter (ports by config name
@@ -33,6 +34,14 @@
 //! file, `FILE:LINE:COL`. Every error found is reported (the first as the
 //! error's location, the others on the following lines), and any error
 //! rejects the whole config: nothing half-loads.
+//!
+//! `flow_cache_slots` sizes each worker's exact-match flow cache
+//! ([`crate::pipeline::FlowCache`]): a power of two within
+//! 2..=16777216, 128 bytes each (the default, 8192, is 1 MiB a worker), or
+//! 0 for no cache. The cache serves the flows that fit it; with many more
+//! flows than slots it bypasses itself. Traffic of 100,000 flows wants
+//! about ten slots a flow (1048576: 128 MiB a worker); with over 4,096
+//! cached paths a worker prefetches a burst's slots before processing it.
 //!
 //! Without `[pipeline]` the static `[[forward]]` map is in force; giving
 //! both is an error.
@@ -72,7 +81,13 @@ pub(super) struct RawPipeline {
     flows_file: Option<Spanned<String>>,
     groups_file: Option<Spanned<String>>,
     meters_file: Option<Spanned<String>>,
+    flow_cache_slots: Option<Spanned<u64>>,
 }
+
+/// Slots of each worker's flow cache when `flow_cache_slots` is not given.
+pub const DEFAULT_FLOW_CACHE_SLOTS: usize = 8192;
+/// Most `flow_cache_slots` (2 GiB a worker).
+pub const MAX_FLOW_CACHE_SLOTS: usize = 1 << 24;
 
 /// Where one flow, group or meter was written: the config file (inline
 /// strings) or a flows/groups/meters file, 1-based line and column.
@@ -119,6 +134,8 @@ pub struct PipelineConfig {
     pub warnings: Vec<ConfigError>,
     /// The flows, groups and meters files read (with their hashes).
     pub inputs: Vec<super::InputFile>,
+    /// Slots of each worker's flow cache (0: none).
+    pub flow_cache_slots: usize,
 }
 
 impl PipelineConfig {
@@ -160,6 +177,15 @@ impl PipelineConfig {
         for t in self.compiled.table_info([]) {
             let _ = writeln!(s, "    table {}: {} flows, {}", t.id, t.entries, t.kind);
         }
+        let cache = match self.flow_cache_slots {
+            0 => "off (flow_cache_slots = 0)".to_string(),
+            _ if !self.compiled.cacheable() => "off (the flows match too many field bits)".into(),
+            n => format!(
+                "{n} slots a worker ({} KiB)",
+                n * crate::pipeline::FlowCache::SLOT_BYTES / 1024
+            ),
+        };
+        let _ = writeln!(s, "    flow cache: {cache}");
         for w in self.warnings.iter().take(MAX_LISTED) {
             let _ = writeln!(s, "    warning: {w}");
         }
@@ -509,6 +535,24 @@ pub(super) fn load(
     let config_file: Arc<str> = Arc::from(map.file);
     let dir = config_dir(map.file);
     let mut errors = Vec::new();
+    let flow_cache_slots = match &raw.flow_cache_slots {
+        None => DEFAULT_FLOW_CACHE_SLOTS,
+        Some(v) => match usize::try_from(*v.get_ref()) {
+            Ok(n) if n == 0 || ((2..=MAX_FLOW_CACHE_SLOTS).contains(&n) && n.is_power_of_two()) => {
+                n
+            }
+            _ => {
+                errors.push(map.error(
+                    v.span(),
+                    format!(
+                        "flow_cache_slots must be 0 (no cache) or a power of two within \
+                         2..={MAX_FLOW_CACHE_SLOTS}"
+                    ),
+                ));
+                0
+            }
+        },
+    };
     let mut inputs = Vec::new();
     let parse_flow_one = |t: &str| parse_flow(t, names);
     let parse_flow_file = |t: &str| parse_flows_file(t, names);
@@ -576,6 +620,7 @@ pub(super) fn load(
         compiled: Arc::new(compiled),
         warnings,
         inputs,
+        flow_cache_slots,
     })
 }
 
@@ -888,6 +933,42 @@ meters = ["meter=1,pktps,band=type=drop,rate=100"]
             e.message.contains("ofport 7 is already port \"b\"'s"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn flow_cache_slots_are_checked_and_located() {
+        let slots = |extra: &str| parse(extra).map(|c| c.pipeline.unwrap().flow_cache_slots);
+        assert_eq!(
+            slots("\n[pipeline]\nflows = []\n").unwrap(),
+            DEFAULT_FLOW_CACHE_SLOTS
+        );
+        for n in [0, 2, 1 << 20, MAX_FLOW_CACHE_SLOTS] {
+            let extra = format!("\n[pipeline]\nflows = []\nflow_cache_slots = {n}\n");
+            assert_eq!(slots(&extra).unwrap(), n);
+        }
+        let c = parse("\n[pipeline]\nflows = []\nflow_cache_slots = 1048576\n").unwrap();
+        assert!(
+            c.summary()
+                .contains("flow cache: 1048576 slots a worker (131072 KiB)"),
+            "{}",
+            c.summary()
+        );
+        let c = parse("\n[pipeline]\nflows = []\nflow_cache_slots = 0\n").unwrap();
+        assert!(c.summary().contains("flow cache: off"), "{}", c.summary());
+        for bad in ["1", "3", "1000", "33554432"] {
+            let extra = format!("\n[pipeline]\nflows = []\nflow_cache_slots = {bad}\n");
+            let e = parse(&extra).unwrap_err();
+            let (line, col) = at(&extra, &format!("slots = {bad}"));
+            assert_eq!((e.line, e.col), (line, col + 8), "{bad}: {e}");
+            assert!(e.message.contains("power of two"), "{bad}: {e}");
+        }
+        for bad in ["-1", "\"big\"", "1.5", "18446744073709551616"] {
+            let extra = format!("\n[pipeline]\nflows = []\nflow_cache_slots = {bad}\n");
+            let e = parse(&extra).unwrap_err();
+            // serde's message, at the value.
+            let (line, col) = at(&extra, &format!("slots = {bad}"));
+            assert_eq!((e.line, e.col), (line, col + 8), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -56,6 +56,6 @@ mod tests;
 pub use burst::{Burst, Drain, TxBuffer, TxResult, BURST_SIZE, TX_BUFFER_SIZE};
 pub use eal::{lcore_id, rdtsc, socket_id, tsc_hz, version, Eal};
 pub use error::DpdkError;
-pub use mbuf::Mbuf;
+pub use mbuf::{prefetch, Mbuf};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, MBUF_HEADROOM, SOCKET_ANY};
 pub use port::{AppliedConfig, Link, Port, PortConfig, PortStats, RxQueue, TxQueue};

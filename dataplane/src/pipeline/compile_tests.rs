@@ -1391,3 +1391,98 @@ fn plain_entries_take_steps_and_the_rest_read_their_entry() {
     }
     assert_eq!(cache.fast_hits, 1);
 }
+
+#[test]
+fn bursts_looked_up_ahead_give_what_the_tables_give() {
+    // 6,000 routes of their own: the cache holds more paths than
+    // PREFETCH_FILLED, and bursts are looked up a burst ahead the way the
+    // workers do it. Some paths are plain outputs (fast hits), some
+    // rewrite (replayed), some drop.
+    let mut lines =
+        vec!["table=0,in_port=1,actions=write_metadata:0x7/0xff,goto_table:1".to_string()];
+    for i in 0..6000u32 {
+        let out = if i % 5 == 0 {
+            "set_field:10.9.9.9->nw_dst,output:3".to_string()
+        } else {
+            format!("output:{}", 2 + i % 2)
+        };
+        lines.push(format!(
+            "table=1,priority=10,ip,nw_dst=10.0.{}.{},actions={out}",
+            i / 256,
+            i % 256
+        ));
+    }
+    lines.push("table=1,priority=0,actions=drop".into());
+    let lines: Vec<&str> = lines.iter().map(|s| s.as_str()).collect();
+    let p = compile(&lines, &[]);
+    let mut cache = p.new_flow_cache(1 << 16);
+    let (plain, cached) = (p.new_counters(), p.new_counters());
+    let mut rng = XorShift64::new(0xa11ead);
+    let (mut ahead_bursts, mut ahead_packets) = (0, 0);
+    for burst in 0..1500 {
+        let frames: Vec<Vec<u8>> = (0..32)
+            .map(|_| {
+                // A few unrouted destinations (table 1's drop).
+                let i = rng.below(6100) as u32;
+                tcp_frame(0x0a00_0001, 0x0a00_0000 | i, 1000 + (i % 7) as u16, 80)
+            })
+            .collect();
+        let mut keys = vec![FlowKey::default(); frames.len()];
+        for (f, k) in frames.iter().zip(&mut keys) {
+            wire::parse(f, 1, k).unwrap();
+        }
+        let ahead = p.prefetches_cache(&cache);
+        let mut lookups = vec![super::CacheLookup::default(); frames.len()];
+        if ahead {
+            ahead_bursts += 1;
+            for (k, l) in keys.iter().zip(&mut lookups) {
+                p.prefetch_cached(k, &Registers::default(), &cache, l);
+            }
+        }
+        for (i, f) in frames.iter().enumerate() {
+            let mut m = PassThroughMeters;
+            let (mut want_sink, mut got_sink) = (CollectSink::default(), CollectSink::default());
+            let (mut pa, mut pb) = (VecPacket::new(f), VecPacket::new(f));
+            let (mut ka, mut kb) = (keys[i], keys[i]);
+            let (mut ra, mut rb) = (Registers::default(), Registers::default());
+            let want = p.process(
+                &mut pa,
+                &mut ka,
+                &mut ra,
+                &mut Env::new(&mut m),
+                &mut want_sink,
+                &plain,
+            );
+            let got = p.process_cached_ahead(
+                &mut pb,
+                &mut kb,
+                &mut rb,
+                &mut Env::new(&mut m),
+                &mut got_sink,
+                &cached,
+                &mut cache,
+                ahead.then_some(&lookups[i]),
+            );
+            assert_eq!(got, want, "burst {burst} packet {i}");
+            assert_eq!(pb.data(), pa.data(), "burst {burst} packet {i}");
+            assert_eq!(
+                (rb.metadata, kb),
+                (ra.metadata, ka),
+                "burst {burst} packet {i}"
+            );
+            ahead_packets += usize::from(ahead);
+        }
+        p.settle(&mut cache, &cached);
+    }
+    assert_eq!(p.totals([&cached]), p.totals([&plain]));
+    assert!(
+        cache.filled() > super::FlowCache::PREFETCH_FILLED,
+        "{}",
+        cache.filled()
+    );
+    assert!(ahead_bursts > 500, "{ahead_bursts} bursts looked up ahead");
+    assert!(cache.fast_hits > 10_000, "{}", cache.fast_hits);
+    assert!(cache.hits > cache.fast_hits, "replayed paths too");
+    assert_eq!(cache.bypassed, 0, "a filling cache is consulted");
+    assert!(ahead_packets > 0);
+}

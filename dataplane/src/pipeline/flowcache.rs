@@ -43,8 +43,16 @@
 //! cache, a store): it measures its hit rate over windows of [`WINDOW`]
 //! lookups and, below one in four, is bypassed for the next [`BYPASS`]
 //! packets, so that it costs about 1/128 of a probe per packet on such
-//! traffic. A cache belongs to one pipeline generation; with another
+//! traffic — unless it is still filling (a quarter of the window's
+//! lookups recorded a path in an empty slot): a cold cache big enough for
+//! its traffic fills at the traffic's rate instead of a window's worth
+//! per bypass. A cache belongs to one pipeline generation; with another
 //! pipeline it is ignored.
+//!
+//! A cache holding more paths than a core's caches
+//! ([`FlowCache::PREFETCH_FILLED`]) misses them on most hits: the worker
+//! then parses a whole burst first and prefetches every packet's slots,
+//! so that those misses overlap.
 //!
 //! Threads: one cache per worker, owned and mutated by it (`&mut`); the
 //! [`KeySpec`] is part of the shared, immutable pipeline.
@@ -300,8 +308,10 @@ fn mask(bits: u32) -> u64 {
     }
 }
 
-/// One cached path.
+/// One cached path: two cache lines, the key in the first (what a probe
+/// compares), the path in the second.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Slot {
     pub key: [u64; KEY_WORDS],
     /// Global entry indices.
@@ -323,6 +333,8 @@ pub(crate) struct Slot {
     /// path order on a hit.
     pub meters: [u32; PATH_MAX],
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 
 impl Default for Slot {
     /// Empty, and not a fast path.
@@ -364,6 +376,10 @@ pub struct FlowCache {
     skip: u32,
     /// `hits` when the current window began.
     window_start_hits: u64,
+    /// Slots holding a path.
+    filled: usize,
+    /// `filled` when the current window began.
+    window_start_filled: usize,
     /// Consecutive fast hits of one slot whose path is not counted yet.
     pub(crate) run: HitRun,
 }
@@ -413,8 +429,30 @@ impl FlowCache {
             bypassed: 0,
             skip: 0,
             window_start_hits: 0,
+            filled: 0,
+            window_start_filled: 0,
             run: HitRun::default(),
         }
+    }
+
+    /// Writes slot `i` (an index [`find`](Self::find) returned).
+    #[inline]
+    pub(crate) fn put(&mut self, i: usize, slot: Slot) {
+        if let Some(s) = self.slots.get_mut(i) {
+            self.filled = self.filled + usize::from(slot.len != 0) - usize::from(s.len != 0);
+            *s = slot;
+        }
+    }
+
+    /// Slots holding a path.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Whether the cache is bypassed (for the next packet at least).
+    #[inline]
+    pub(crate) fn bypassing(&self) -> bool {
+        self.skip > 0
     }
 
     /// Whether this packet consults the cache (not while bypassed).
@@ -445,16 +483,26 @@ impl FlowCache {
     #[cold]
     #[inline(never)]
     fn end_window(&mut self) {
-        if (self.hits - self.window_start_hits) * 4 < u64::from(WINDOW) {
+        // A cache still filling (a quarter of the window's lookups
+        // recorded new paths) is not bypassed: those paths may hit later.
+        let filling = self.filled >= self.window_start_filled + WINDOW as usize / 4;
+        if (self.hits - self.window_start_hits) * 4 < u64::from(WINDOW) && !filling {
             self.skip = BYPASS;
         }
         self.window_start_hits = self.hits;
+        self.window_start_filled = self.filled;
     }
 
     /// The slot holding `key` (`Ok`), or the slot to record it in (`Err`).
     /// While packets of one flow come in a row, their slot is tried first.
+    /// `hash`: the key's [`hash`](Self::hash) if known.
     #[inline]
-    pub(crate) fn find(&self, key: &[u64; KEY_WORDS], words: usize) -> Result<usize, usize> {
+    pub(crate) fn find(
+        &self,
+        key: &[u64; KEY_WORDS],
+        words: usize,
+        hash: Option<u64>,
+    ) -> Result<usize, usize> {
         if self.run.hot {
             if let Some(s) = self.slots.get(self.run.slot) {
                 if s.len != 0 && same_key(&s.key, key, words) {
@@ -462,7 +510,7 @@ impl FlowCache {
                 }
             }
         }
-        let h = self.hash(key, words);
+        let h = hash.unwrap_or_else(|| self.hash(key, words));
         let base = ((h >> self.shift) as usize) & !1;
         let mut empty = None;
         for i in [base, base | 1] {
@@ -475,6 +523,27 @@ impl FlowCache {
         Err(empty.unwrap_or(base | (h & 1) as usize))
     }
 
+    /// Hints the CPU to load the two slots [`find`](Self::find) reads for
+    /// a key of hash `h`, both lines of each.
+    #[inline]
+    pub(crate) fn prefetch(&self, h: u64) {
+        let base = ((h >> self.shift) as usize) & !1;
+        for s in self.slots.get(base..base + 2).unwrap_or_default() {
+            crate::dpdk::prefetch(&s.key);
+            crate::dpdk::prefetch(&s.path);
+        }
+    }
+
+    /// From this many filled slots (512 KiB, a core's L2 cache) the slots
+    /// a packet stream hits do not stay in the core's caches: workers
+    /// prefetch a burst's slots before they process it
+    /// ([`CompiledPipeline::prefetches_cache`](super::CompiledPipeline::prefetches_cache)).
+    /// Below it the slots are hot and the prefetch would only cost.
+    pub const PREFETCH_FILLED: usize = 4096;
+
+    /// Bytes of one slot.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
     /// Number of slots.
     pub fn capacity(&self) -> usize {
         self.slots.len()
@@ -483,6 +552,7 @@ impl FlowCache {
     /// Forgets every path (and a run of hits not yet counted).
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| s.len = 0);
+        (self.filled, self.window_start_filled) = (0, 0);
         self.run = HitRun::default();
     }
 
@@ -491,7 +561,7 @@ impl FlowCache {
     /// on every input bit), so a fixed-layout key of 4 words costs two
     /// multiplies and no loop. The slot index takes the top bits.
     #[inline]
-    fn hash(&self, key: &[u64; KEY_WORDS], words: usize) -> u64 {
+    pub(crate) fn hash(&self, key: &[u64; KEY_WORDS], words: usize) -> u64 {
         let h = fold(
             key[0] ^ 0x243f_6a88_85a3_08d3,
             key[1] ^ 0x1319_8a2e_0370_7344,
@@ -715,7 +785,7 @@ mod tests {
         assert_eq!(c.capacity(), 1024);
         let key = |i: u64| [i, i * 7, 0, 0, 0, 0, 0, 0];
         for i in 0..10_000u64 {
-            match c.find(&key(i), 2) {
+            match c.find(&key(i), 2, None) {
                 Err(s) => {
                     assert!(s < 1024);
                     c.slots[s] = Slot {
@@ -723,13 +793,13 @@ mod tests {
                         len: 1,
                         ..Slot::default()
                     };
-                    assert_eq!(c.find(&key(i), 2), Ok(s));
+                    assert_eq!(c.find(&key(i), 2, None), Ok(s));
                 }
                 Ok(_) => panic!("key {i} was never stored"),
             }
         }
         c.clear();
-        assert!(c.find(&key(3), 2).is_err());
+        assert!(c.find(&key(3), 2, None).is_err());
     }
 
     #[test]
@@ -746,5 +816,59 @@ mod tests {
             c.account(true);
         }
         assert!(c.admit());
+    }
+
+    #[test]
+    fn a_cache_that_is_filling_is_not_bypassed() {
+        let mut c = FlowCache::new(1, 1 << 16);
+        let key = |i: u64| [i, i * 7, 0, 0, 0, 0, 0, 0];
+        let lookup = |c: &mut FlowCache, i: u64| match c.find(&key(i), 2, None) {
+            Ok(_) => c.account(true),
+            Err(s) => {
+                c.account(false);
+                let slot = Slot {
+                    key: key(i),
+                    len: 1,
+                    ..Slot::default()
+                };
+                c.put(s, slot);
+            }
+        };
+        // Cold: every lookup misses, and records a new path.
+        for i in 0..u64::from(WINDOW) * 8 {
+            assert!(c.admit(), "bypassed while filling, at lookup {i}");
+            lookup(&mut c, i);
+        }
+        assert_eq!(c.bypassed, 0);
+        // (Less the few keys that met two others in their slot pair.)
+        assert!(c.filled() > 7 * WINDOW as usize, "{}", c.filled());
+        // Paths the cache cannot keep (misses that record nothing new, as
+        // more flows than slots replace each other): bypassed.
+        let mut small = FlowCache::new(1, 16);
+        for i in 0..u64::from(WINDOW) {
+            assert!(small.admit());
+            lookup(&mut small, i);
+        }
+        assert!(!small.admit());
+        assert!(small.filled() <= 16);
+    }
+
+    #[test]
+    fn filled_counts_the_slots_holding_a_path() {
+        let mut c = FlowCache::new(1, 16);
+        let full = Slot {
+            len: 2,
+            ..Slot::default()
+        };
+        c.put(3, full);
+        c.put(3, full);
+        c.put(5, full);
+        assert_eq!(c.filled(), 2);
+        c.put(3, Slot::default());
+        assert_eq!(c.filled(), 1);
+        c.put(99, full);
+        assert_eq!(c.filled(), 1, "out of range: nothing written");
+        c.clear();
+        assert_eq!(c.filled(), 0);
     }
 }

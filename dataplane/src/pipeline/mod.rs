@@ -59,4 +59,4 @@ pub use outcome::{
 };
 pub use packet::{PacketBuf, VecPacket};
 pub use reference::ReferencePipeline;
-pub use run::{CollectSink, FrameRun, PacketInInfo, Sink, Verdict};
+pub use run::{CacheLookup, CollectSink, FrameRun, PacketInInfo, Sink, Verdict};

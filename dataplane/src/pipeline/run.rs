@@ -343,7 +343,26 @@ impl CompiledPipeline {
         counters: &PipelineCounters,
         cache: &mut FlowCache,
     ) -> Verdict {
-        let probe = self.probe(key, regs, cache);
+        self.process_cached_ahead(pkt, key, regs, env, sink, counters, cache, None)
+    }
+
+    /// [`process_cached`](Self::process_cached) with the packet's cache
+    /// lookup key and hash as [`prefetch_cached`](Self::prefetch_cached)
+    /// computed them (for `key` and `regs` as they are now), or `None`.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_cached_ahead<P: PacketBuf, S: Sink<P>>(
+        &self,
+        pkt: &mut P,
+        key: &mut FlowKey,
+        regs: &mut Registers,
+        env: &mut Env<'_>,
+        sink: &mut S,
+        counters: &PipelineCounters,
+        cache: &mut FlowCache,
+        ahead: Option<&CacheLookup>,
+    ) -> Verdict {
+        let probe = self.probe(key, regs, cache, ahead);
         if let Probe::Hit(i) = probe {
             if let Some(s) = cache.slots.get(i) {
                 // A path that ends in a plain output: no entry, no action
@@ -400,6 +419,39 @@ impl CompiledPipeline {
         self.process_inner(pkt, key, regs, env, sink, counters, Some((cache, probe)))
     }
 
+    /// Whether a worker should [`prefetch_cached`](Self::prefetch_cached)
+    /// its bursts: `cache` is this pipeline's, consulted (not bypassed),
+    /// and holds more paths than stay in a core's caches
+    /// ([`FlowCache::PREFETCH_FILLED`]).
+    #[inline]
+    pub fn prefetches_cache(&self, cache: &FlowCache) -> bool {
+        self.key_spec.is_some()
+            && cache.generation == self.generation
+            && cache.filled() >= FlowCache::PREFETCH_FILLED
+            && !cache.bypassing()
+    }
+
+    /// Computes the packet's cache lookup into `ahead` and hints the CPU
+    /// to load the flow cache slots it will read, for
+    /// [`process_cached_ahead`](Self::process_cached_ahead) with the same
+    /// `key` and `regs` (for a cache that
+    /// [`prefetches_cache`](Self::prefetches_cache) approves).
+    #[inline]
+    pub fn prefetch_cached(
+        &self,
+        key: &FlowKey,
+        regs: &Registers,
+        cache: &FlowCache,
+        ahead: &mut CacheLookup,
+    ) {
+        let Some(spec) = &self.key_spec else {
+            return;
+        };
+        spec.pack_into(key, regs, &mut ahead.key);
+        ahead.hash = cache.hash(&ahead.key, spec.words());
+        cache.prefetch(ahead.hash);
+    }
+
     /// Counts the run of fast hits that `cache` holds into its path's
     /// entries in `counters` (the counters given to
     /// [`process_cached`](Self::process_cached)). Call it after each burst:
@@ -429,16 +481,28 @@ impl CompiledPipeline {
 
     /// Looks the packet's lookup key up in `cache`.
     #[inline(always)]
-    fn probe(&self, key: &FlowKey, regs: &Registers, cache: &mut FlowCache) -> Probe {
+    fn probe(
+        &self,
+        key: &FlowKey,
+        regs: &Registers,
+        cache: &mut FlowCache,
+        ahead: Option<&CacheLookup>,
+    ) -> Probe {
         let Some(spec) = &self.key_spec else {
             return Probe::Off;
         };
         if cache.generation != self.generation || !cache.admit() {
             return Probe::Off;
         }
-        let mut k = [0u64; KEY_WORDS];
-        spec.pack_into(key, regs, &mut k);
-        match cache.find(&k, spec.words()) {
+        let (k, hash) = match ahead {
+            Some(a) => (a.key, Some(a.hash)),
+            None => {
+                let mut k = [0u64; KEY_WORDS];
+                spec.pack_into(key, regs, &mut k);
+                (k, None)
+            }
+        };
+        match cache.find(&k, spec.words(), hash) {
             Ok(i) => {
                 cache.account(true);
                 Probe::Hit(i)
@@ -1150,6 +1214,14 @@ enum Plain {
     },
 }
 
+/// A packet's flow cache lookup key and its hash, computed a burst ahead
+/// ([`CompiledPipeline::prefetch_cached`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheLookup {
+    key: [u64; KEY_WORDS],
+    hash: u64,
+}
+
 /// The flow cache's answer for one packet.
 #[derive(Clone, Copy)]
 enum Probe {
@@ -1175,7 +1247,7 @@ impl CompiledPipeline {
         len: usize,
         miss: u32,
     ) {
-        let Some(s) = cache.and_then(|c| c.slots.get_mut(i)) else {
+        let Some(cache) = cache else {
             return;
         };
         let (mut out, mut out_ofport) = (NONE, NONE);
@@ -1212,7 +1284,7 @@ impl CompiledPipeline {
                 (out, out_ofport, meters) = (NONE, NONE, [NONE; PATH_MAX]);
             }
         }
-        *s = Slot {
+        let slot = Slot {
             key,
             path,
             len: len as u8,
@@ -1223,6 +1295,7 @@ impl CompiledPipeline {
             metadata_mask,
             meters,
         };
+        cache.put(i, slot);
     }
 }
 

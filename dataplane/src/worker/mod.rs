@@ -35,8 +35,8 @@ use crate::forward::{Forwarding, Verdict};
 use crate::openflow::Field;
 
 use crate::pipeline::{
-    self, exec, CompiledPipeline, Env, FlowCache, MeterHook, PacketInInfo, PassThroughMeters,
-    PipelineCounters, Registers,
+    self, exec, CacheLookup, CompiledPipeline, Env, FlowCache, MeterHook, PacketInInfo,
+    PassThroughMeters, PipelineCounters, Registers,
 };
 use crate::stats::{CacheResult, DropReason, WorkerStats};
 use crate::tenant::{TenantVerdict, WorkerMeterHook, WorkerTenants};
@@ -123,6 +123,15 @@ pub struct PipelineContext {
     pub punt: crossbeam_channel::Sender<(Mbuf, PacketInInfo)>,
 }
 
+/// The parsed packets of a burst, allocated once.
+struct Scratch {
+    keys: [FlowKey; BURST_SIZE],
+    /// With a pre-pass: the packets that parse, a bit each, and their
+    /// flow cache lookups.
+    live: u32,
+    lookups: [CacheLookup; BURST_SIZE],
+}
+
 /// The handles a worker holds across generations.
 struct Handles {
     meters: Option<WorkerMeterHook>,
@@ -158,6 +167,14 @@ impl Worker {
         }
     }
 
+    /// Stores the program's flow cache size in the gauges (no paths yet).
+    fn publish_cache_size(&self) {
+        let slots = self.program.cache.as_ref().map_or(0, |c| c.capacity());
+        let g = &self.stats;
+        g.flow_cache_slots.store(slots as u64, Ordering::Relaxed);
+        g.flow_cache_paths.store(0, Ordering::Relaxed);
+    }
+
     /// Takes the newest program from the admin thread (between bursts),
     /// acknowledges it and sends the old one back to be freed. The meter
     /// and tenant handles it replaces return their parked credit first.
@@ -185,6 +202,7 @@ impl Worker {
             new.tenants = Handle::Set(std::mem::replace(&mut handles.tenants, h));
         }
         let old = std::mem::replace(&mut self.program, new);
+        self.publish_cache_size();
         self.stats
             .generation
             .store(self.program.generation, Ordering::Release);
@@ -204,8 +222,13 @@ impl Worker {
         let _lcore = dpdk::Eal::register_thread()
             .map_err(|e| eprintln!("worker {}: {e} (mempool per-core cache disabled)", self.id))
             .ok();
+        self.publish_cache_size();
         let mut burst = Burst::new();
-        let mut key = FlowKey::default();
+        let mut scratch = Box::new(Scratch {
+            keys: [FlowKey::default(); BURST_SIZE],
+            live: 0,
+            lookups: [CacheLookup::default(); BURST_SIZE],
+        });
         let mut handles = Handles {
             meters: take_handle(&mut self.program.meters),
             tenants: take_handle(&mut self.program.tenants),
@@ -238,7 +261,7 @@ impl Worker {
                         &mut handles,
                         port,
                         &mut burst,
-                        &mut key,
+                        &mut scratch,
                         &mut verdicts,
                     );
                     now = dpdk::rdtsc();
@@ -267,7 +290,7 @@ impl Worker {
         handles: &mut Handles,
         in_port: u16,
         burst: &mut Burst,
-        key: &mut FlowKey,
+        scratch: &mut Scratch,
         verdicts: &mut [Verdict; BURST_SIZE],
     ) {
         let n = burst.len();
@@ -276,7 +299,7 @@ impl Worker {
             return;
         }
         if let Forwarding::Pipeline(p) = forwarding {
-            self.run_pipeline(p, handles, in_port, burst, key);
+            self.run_pipeline(p, handles, in_port, burst, scratch);
             return;
         }
         let Classified {
@@ -321,7 +344,7 @@ impl Worker {
         handles: &mut Handles,
         in_port: u16,
         burst: &mut Burst,
-        key: &mut FlowKey,
+        s: &mut Scratch,
     ) {
         let n = burst.len();
         let ofport = p.ofport(in_port as u32).unwrap_or(in_port as u32 + 1);
@@ -358,9 +381,38 @@ impl Worker {
         );
         let (mut rx_bytes, mut malformed, mut policed) = (0u64, 0u64, 0u64);
         let cache_before = self.program.cache.as_ref().map(cache_counts);
-        for mut m in burst.drain() {
+        // A flow cache too big for the CPU's caches: parse the burst and
+        // ask for every packet's slots first, so that their misses overlap
+        // instead of stalling each packet in turn.
+        let pre = match &self.program.cache {
+            Some(c) if p.prefetches_cache(c) => {
+                s.live = 0;
+                for (i, m) in burst.as_slice().iter().enumerate() {
+                    let i = i % BURST_SIZE;
+                    if m.is_contiguous() && wire::parse(m.data(), ofport, &mut s.keys[i]).is_ok() {
+                        s.live |= 1 << i;
+                    }
+                }
+                let regs = Registers::default();
+                for (i, (key, ahead)) in s.keys.iter().zip(&mut s.lookups).enumerate().take(n) {
+                    if s.live >> i & 1 != 0 {
+                        p.prefetch_cached(key, &regs, c, ahead);
+                    }
+                }
+                true
+            }
+            _ => false,
+        };
+        for (i, mut m) in burst.drain().enumerate() {
+            let i = i % BURST_SIZE;
+            let key = &mut s.keys[i];
             rx_bytes += m.len() as u64;
-            if !m.is_contiguous() || wire::parse(m.data(), ofport, key).is_err() {
+            let parsed = if pre {
+                s.live >> i & 1 != 0
+            } else {
+                m.is_contiguous() && wire::parse(m.data(), ofport, key).is_ok()
+            };
+            if !parsed {
                 malformed += 1;
                 continue;
             }
@@ -373,7 +425,10 @@ impl Worker {
             };
             let verdict = match &mut self.program.cache {
                 Some(c) => {
-                    p.process_cached(&mut m, key, &mut regs, &mut env, &mut sink, counters, c)
+                    let ahead = pre.then(|| &s.lookups[i]);
+                    p.process_cached_ahead(
+                        &mut m, key, &mut regs, &mut env, &mut sink, counters, c, ahead,
+                    )
                 }
                 None => p.process(&mut m, key, &mut regs, &mut env, &mut sink, counters),
             };
@@ -417,6 +472,9 @@ impl Worker {
             for (i, counter) in self.stats.flow_cache.iter().enumerate() {
                 counter.add(after[i] - before[i]);
             }
+            self.stats
+                .flow_cache_paths
+                .store(c.filled() as u64, Ordering::Relaxed);
         }
         self.stats.rx_bursts[n].add(1);
         let pc = &self.stats.ports[in_port as usize];

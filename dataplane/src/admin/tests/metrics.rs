@@ -47,6 +47,8 @@ fn two_by_two() -> MetricsSnapshot {
                 rx_queues: vec![("wan".into(), 0), ("lan0".into(), 1)],
                 rx_burst_sizes: vec![90, 1, 2, 0, 3],
                 flow_cache: [5, 4, 3, 2],
+                flow_cache_paths: 3,
+                flow_cache_slots: 8192,
             },
             WorkerSample {
                 id: 1,
@@ -60,6 +62,8 @@ fn two_by_two() -> MetricsSnapshot {
                 rx_queues: vec![("wan".into(), 1)],
                 rx_burst_sizes: Vec::new(),
                 flow_cache: [0; 4],
+                flow_cache_paths: 0,
+                flow_cache_slots: 0,
             },
         ],
         drops: vec![
@@ -326,6 +330,10 @@ fn two_ports_two_workers_exact_lines() {
         r#"sluice_flow_cache_packets_total{worker="0",result="fast_hit"} 5"#,
         r#"sluice_flow_cache_packets_total{worker="0",result="bypassed"} 2"#,
         r#"sluice_flow_cache_packets_total{worker="1",result="miss"} 0"#,
+        "# TYPE sluice_flow_cache_paths gauge",
+        r#"sluice_flow_cache_paths{worker="0"} 3"#,
+        r#"sluice_flow_cache_slots{worker="0"} 8192"#,
+        r#"sluice_flow_cache_slots{worker="1"} 0"#,
         r#"sluice_worker_packets_total{worker="0",direction="rx"} 320"#,
         r#"sluice_worker_packets_total{worker="1",direction="tx"} 150"#,
         "# TYPE sluice_worker_rx_queue_info gauge",
@@ -365,7 +373,7 @@ fn two_ports_two_workers_exact_lines() {
             .count(),
         2
     );
-    assert_eq!(text.lines().filter(|l| l.starts_with("# TYPE")).count(), 23);
+    assert_eq!(text.lines().filter(|l| l.starts_with("# TYPE")).count(), 25);
     // Deterministic.
     assert_eq!(text, render(&two_by_two(), Format::Prometheus));
 }
