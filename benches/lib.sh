@@ -5,7 +5,10 @@
 # (from /metrics counters and the measured interval).
 sluice_mpps() {
   local bin=$1 config=$2 secs=$3 work=$4
-  "$bin" run --config "$config" >"$work/out" 2>"$work/err" &
+  # Emptied here: the child's redirection may come after the first grep,
+  # which would find the previous run's address.
+  : >"$work/err"
+  "$bin" run --config "$config" >"$work/out" 2>>"$work/err" &
   local pid=$! addr=""
   for _ in $(seq 600); do
     addr=$(grep -o 'admin listening on http://[^/]*/metrics' "$work/err" | sed 's|.*http://||; s|/metrics||' || true)
