@@ -515,7 +515,9 @@ impl FlowCache {
         let mut empty = None;
         for i in [base, base | 1] {
             match self.slots.get(i) {
-                Some(s) if s.len != 0 && same_key(&s.key, key, words) => return Ok(i),
+                // The key first: a way that does not match is read in its
+                // first line only (`len` is in the second).
+                Some(s) if same_key(&s.key, key, words) && s.len != 0 => return Ok(i),
                 Some(s) if s.len == 0 && empty.is_none() => empty = Some(i),
                 _ => {}
             }
