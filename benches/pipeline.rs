@@ -16,6 +16,10 @@
 //!   distinct 5-tuples;
 //! * `process/cached-r2/<flows>`: `process_cached` with an 8,192-slot
 //!   flow cache;
+//! * `process/cached-1m-r2/<flows>`: the same with 1,048,576 slots, and
+//!   `process/ahead-1m-r2/<flows>` with them looked up a burst of 32
+//!   ahead as the workers do (`prefetch_cached`, then
+//!   `process_cached_ahead`);
 //! * `process/parse+r2/<flows>`: `wire::parse` and `process`;
 //! * `r2-100k/parse` and `r2-100k/compile`: the ovs-ofctl text of 100,000 flows
 //!   (R2 scaled: 10,000 ACL rules, 89,897 routes) parsed, and compiled.
@@ -28,8 +32,8 @@ use std::time::Duration;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sluice::openflow::{parse_flows_file, FlowEntry, NoPortNames};
 use sluice::pipeline::{
-    CompiledPipeline, DropCause, Env, PacketBuf, PacketInInfo, PassThroughMeters, Registers, Sink,
-    VecPacket, Verdict,
+    CacheLookup, CompiledPipeline, DropCause, Env, PacketBuf, PacketInInfo, PassThroughMeters,
+    Registers, Sink, VecPacket, Verdict,
 };
 use sluice::wire::{self, FlowKey};
 
@@ -154,6 +158,72 @@ fn bench_process(c: &mut Criterion) {
                     }
                 }
                 pipe.settle(&mut cache, &counters);
+                black_box(out)
+            })
+        });
+        let mut at = 0;
+        let mut big = pipe.new_flow_cache(1 << 20);
+        g.bench_function(BenchmarkId::new("cached-1m-r2", n), |b| {
+            b.iter(|| {
+                let mut m = PassThroughMeters;
+                let mut env = Env::new(&mut m);
+                let mut out = 0u32;
+                for _ in 0..BATCH {
+                    let i = at;
+                    at = if at + 1 == pkts.len() { 0 } else { at + 1 };
+                    let mut regs = Registers::default();
+                    if let Verdict::Output { port, .. } = pipe.process_cached(
+                        &mut pkts[i],
+                        &mut keys[i],
+                        &mut regs,
+                        &mut env,
+                        &mut sink,
+                        &counters,
+                        &mut big,
+                    ) {
+                        out += port;
+                    }
+                }
+                pipe.settle(&mut big, &counters);
+                black_box(out)
+            })
+        });
+        let mut at = 0;
+        let mut big = pipe.new_flow_cache(1 << 20);
+        let mut lookups = [CacheLookup::default(); 32];
+        g.bench_function(BenchmarkId::new("ahead-1m-r2", n), |b| {
+            b.iter(|| {
+                let mut m = PassThroughMeters;
+                let mut env = Env::new(&mut m);
+                let mut out = 0u32;
+                for _ in 0..BATCH / 32 {
+                    let ahead = pipe.prefetches_cache(&big);
+                    let first = at;
+                    if ahead {
+                        for (j, l) in lookups.iter_mut().enumerate() {
+                            let i = (first + j) % pkts.len();
+                            pipe.prefetch_cached(&keys[i], &Registers::default(), &big, l);
+                        }
+                    }
+                    for l in &lookups {
+                        let i = at;
+                        at = if at + 1 == pkts.len() { 0 } else { at + 1 };
+                        let mut regs = Registers::default();
+                        if let Verdict::Output { port, .. } = pipe.process_cached_ahead(
+                            &mut pkts[i],
+                            &mut keys[i],
+                            &mut regs,
+                            &mut env,
+                            &mut sink,
+                            &counters,
+                            &mut big,
+                            ahead.then_some(l),
+                        ) {
+                            out += port;
+                        }
+                    }
+                    pipe.settle(&mut big, &counters);
+                }
                 black_box(out)
             })
         });
