@@ -82,8 +82,8 @@ impl Generation {
         scale: TickScale,
         now: u64,
     ) -> Result<Generation, String> {
-        check_cache_memory(&config, nworkers, mem_available())?;
         let forwarding = Arc::new(build_forwarding(&config)?);
+        check_cache_memory(cache_slots(&config, &forwarding), nworkers, mem_available())?;
         let meter_entries: &[MeterEntry] = match &*forwarding {
             Forwarding::Pipeline(p) => p.meters(),
             Forwarding::Static(_) => &[],
@@ -170,11 +170,10 @@ impl Generation {
             counters: self.pipeline_counters.get(w).cloned(),
             meters,
             tenants,
-            cache: self
-                .pipeline()
-                .zip(self.config.pipeline.as_ref())
-                .filter(|(p, c)| p.cacheable() && c.flow_cache_slots > 0)
-                .map(|(p, c)| p.new_flow_cache(c.flow_cache_slots)),
+            cache: match (self.pipeline(), cache_slots(&self.config, &self.forwarding)) {
+                (Some(p), slots) if slots > 0 => Some(p.new_flow_cache(slots)),
+                _ => None,
+            },
             down: self.down_ports(),
         }
     }
@@ -229,15 +228,20 @@ fn build_forwarding(config: &Config) -> Result<Forwarding, String> {
     Ok(Forwarding::Pipeline(Arc::new(p)))
 }
 
-/// The workers' flow caches must fit in the memory the kernel says is
-/// available (`available`, bytes; `None`: unknown, not checked), or the
-/// allocation would take the host down instead of failing the load.
-fn check_cache_memory(
-    config: &Config,
-    nworkers: usize,
-    available: Option<u64>,
-) -> Result<(), String> {
-    let slots = config.pipeline.as_ref().map_or(0, |p| p.flow_cache_slots);
+/// Slots of each worker's flow cache (0: none: no pipeline, one whose
+/// flows cannot be cached, or `flow_cache_slots = 0`).
+fn cache_slots(config: &Config, forwarding: &Forwarding) -> usize {
+    match (forwarding, &config.pipeline) {
+        (Forwarding::Pipeline(p), Some(c)) if p.cacheable() => c.flow_cache_slots,
+        _ => 0,
+    }
+}
+
+/// The workers' flow caches (`slots` each) must fit in the memory the
+/// kernel says is available (`available`, bytes; `None`: unknown, not
+/// checked), or the allocation would take the host down instead of
+/// failing the load.
+fn check_cache_memory(slots: usize, nworkers: usize, available: Option<u64>) -> Result<(), String> {
     let need = (slots * FlowCache::SLOT_BYTES * nworkers) as u64;
     match available {
         Some(a) if need > a => Err(format!(
@@ -685,9 +689,19 @@ device = "net_null1"
         .unwrap();
         assert!(g.program(0, None).cache.is_none());
         // 65536 slots of 128 bytes for 2 workers: 16 MiB.
-        assert!(check_cache_memory(&c, 2, Some(16 << 20)).is_ok());
-        let e = check_cache_memory(&c, 2, Some((16 << 20) - 1)).unwrap_err();
+        let forwarding = build_forwarding(&c).unwrap();
+        let slots = cache_slots(&c, &forwarding);
+        assert_eq!(slots, 65536);
+        assert!(check_cache_memory(slots, 2, Some(16 << 20)).is_ok());
+        let e = check_cache_memory(slots, 2, Some((16 << 20) - 1)).unwrap_err();
         assert!(e.contains("needs 16 MiB for 2 workers"), "{e}");
-        assert!(check_cache_memory(&c, 2, None).is_ok());
+        assert!(check_cache_memory(slots, 2, None).is_ok());
+        // Flows that match too many bits for a cache key: no cache, and
+        // nothing to fit in memory.
+        let wide = config(&format!(
+            "{BASE}[pipeline]\nflows = [\"in_port=a,metadata=1,tun_id=1,icmp6,icmpv6_type=135,\
+             ipv6_src=::1,ipv6_dst=::2,nd_target=::3,actions=output:b\"]\nflow_cache_slots = 65536\n"
+        ));
+        assert_eq!(cache_slots(&wide, &build_forwarding(&wide).unwrap()), 0);
     }
 }
