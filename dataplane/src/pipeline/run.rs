@@ -494,22 +494,22 @@ impl CompiledPipeline {
         if cache.generation != self.generation || !cache.admit() {
             return Probe::Off;
         }
+        let mut packed = [0u64; KEY_WORDS];
         let (k, hash) = match ahead {
-            Some(a) => (a.key, Some(a.hash)),
+            Some(a) => (&a.key, Some(a.hash)),
             None => {
-                let mut k = [0u64; KEY_WORDS];
-                spec.pack_into(key, regs, &mut k);
-                (k, None)
+                spec.pack_into(key, regs, &mut packed);
+                (&packed, None)
             }
         };
-        match cache.find(&k, spec.words(), hash) {
+        match cache.find(k, spec.words(), hash) {
             Ok(i) => {
                 cache.account(true);
                 Probe::Hit(i)
             }
             Err(i) => {
                 cache.account(false);
-                Probe::Miss(i, k)
+                Probe::Miss(i, *k)
             }
         }
     }
