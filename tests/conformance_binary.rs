@@ -64,7 +64,7 @@ use sluice::rng::XorShift64;
 use sluice::wire::pcap::{PcapReader, PcapWriter};
 use sluice::wire::{self, checksum, present, FlowKey, Ipv4Packet, TcpPacket, UdpPacket};
 
-use common::{preamble, require_root, sample, scratch, Sluice};
+use common::{preamble, require_root, sample, scratch, ScratchDir, Sluice};
 
 /// Ryu pads frames to this length (without FCS).
 const MIN_FRAME: usize = 60;
@@ -308,13 +308,7 @@ fn toml_list(items: &[String]) -> String {
 }
 
 /// The scratch directory of one case, removed when dropped.
-struct CaseDir(PathBuf);
-
-impl Drop for CaseDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+struct CaseDir(ScratchDir);
 
 impl CaseDir {
     fn ingress(&self) -> PathBuf {
@@ -558,7 +552,7 @@ fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Runs the binary on one case: sends `frames`, waits for the outputs the
 /// case expects, stops it and collects what it sent.
 fn run_binary(case: &Case, seq: usize, frames: &[Vec<u8>]) -> Result<Observed, String> {
-    let dir = CaseDir(scratch(&format!("of13-{seq}")).into_path());
+    let dir = CaseDir(scratch(&format!("of13-{seq}")));
     let prefix = format!("sluice-cb-{}-{seq}", std::process::id());
     write_pcap(&dir.ingress(), frames)?;
     let (mut want_tx, mut want_pi) = (0usize, 0usize);

@@ -10,10 +10,13 @@ mod common;
 use common::frames::{read_pcap, traffic, write_pcap};
 use common::{preamble, require_root, sample, scratch, Sluice};
 use sluice::openflow::parse_flow;
-use sluice::pipeline::{Env, FlowCache, PassThroughMeters, ReferencePipeline, DEFAULT_SALT};
+use sluice::pipeline::{
+    Env, FlowCache, Outcome, PassThroughMeters, ReferencePipeline, DEFAULT_SALT,
+};
 use sluice::rng::XorShift64;
 use sluice::wire::build::PacketBuilder;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 const FLOWS: &[&str] = &[
     "table=0,priority=100,in_port=in,tcp,actions=push_vlan:0x8100,set_field:0x1064->vlan_vid,output:out",
@@ -26,6 +29,65 @@ const FLOWS: &[&str] = &[
     "table=0,priority=40,in_port=in,ip,nw_dst=10.0.2.1,actions=drop",
     "table=0,priority=1,in_port=in,ip,actions=output:out",
 ];
+
+/// Ports "in" (OpenFlow 1: reads `input`), "out" and "out2" (2, 3); each
+/// writes what it sends to `dir`/out<OpenFlow port>.pcap.
+fn pcap_ports(dir: &Path, input: &Path) -> String {
+    let pcap = |p: u32| dir.join(format!("out{p}.pcap")).display().to_string();
+    format!(
+        "[[port]]\nname = \"in\"\ndevice = \"net_pcap0,rx_pcap={},tx_pcap={}\"\n\n\
+         [[port]]\nname = \"out\"\ndevice = \"net_pcap1,tx_pcap={}\"\n\n\
+         [[port]]\nname = \"out2\"\ndevice = \"net_pcap2,tx_pcap={}\"\n\n",
+        input.display(),
+        pcap(1),
+        pcap(2),
+        pcap(3),
+    )
+}
+
+/// The reference interpreter (written straight from the spec), in-process,
+/// with `flows` on the [`pcap_ports`]: the frames it sends out of each
+/// OpenFlow port, in order, and every frame's outcome (outputs taken).
+fn reference_run<S: AsRef<str>>(
+    flows: &[S],
+    frames: &[Vec<u8>],
+) -> (BTreeMap<u32, Vec<Vec<u8>>>, Vec<Outcome>) {
+    let names: BTreeMap<String, u32> = [("in", 1), ("out", 2), ("out2", 3)]
+        .iter()
+        .map(|(n, p)| (n.to_string(), *p))
+        .collect();
+    let mut reference = ReferencePipeline::new(vec![1, 2, 3], DEFAULT_SALT);
+    for f in flows {
+        let f = f.as_ref();
+        reference.add_flow(parse_flow(f, &names).unwrap_or_else(|e| panic!("{f}: {e}")));
+    }
+    let mut sent: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+    let outcomes = frames
+        .iter()
+        .map(|f| {
+            let mut meters = PassThroughMeters;
+            let mut out = reference.process(f, 1, &mut Env::new(&mut meters));
+            for e in std::mem::take(&mut out.outputs) {
+                sent.entry(e.port).or_default().push(e.data);
+            }
+            out
+        })
+        .collect();
+    (sent, outcomes)
+}
+
+/// The [`pcap_ports`]' pcaps in `dir` hold exactly the frames `want` has
+/// for them (nothing for a port it lacks).
+fn assert_sent(dir: &Path, want: &mut BTreeMap<u32, Vec<Vec<u8>>>, ports: &[u32]) {
+    for &port in ports {
+        let got = read_pcap(&dir.join(format!("out{port}.pcap")));
+        let want = want.remove(&port).unwrap_or_default();
+        assert_eq!(got.len(), want.len(), "frames out of port {port}");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "port {port} frame {i} differs");
+        }
+    }
+}
 
 #[test]
 fn compiled_pipeline_on_mbufs_matches_the_reference() {
@@ -40,24 +102,10 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
         &frames.iter().map(|f| f.as_slice()).collect::<Vec<_>>(),
     );
 
-    // Expected: the reference interpreter, in-process.
-    let names: BTreeMap<String, u32> = [("in", 1), ("out", 2), ("out2", 3)]
-        .iter()
-        .map(|(n, p)| (n.to_string(), *p))
-        .collect();
-    let mut reference = ReferencePipeline::new(vec![1, 2, 3], DEFAULT_SALT);
-    for f in FLOWS {
-        reference.add_flow(parse_flow(f, &names).unwrap_or_else(|e| panic!("{f}: {e}")));
-    }
-    let mut want: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+    let (mut want, outcomes) = reference_run(FLOWS, &frames);
     let mut want_packet_ins = Vec::new();
     let (mut want_table_miss, mut want_malformed) = (0, 0);
-    for f in &frames {
-        let mut meters = PassThroughMeters;
-        let out = reference.process(f, 1, &mut Env::new(&mut meters));
-        for e in out.outputs {
-            want.entry(e.port).or_default().push(e.data);
-        }
+    for out in outcomes {
         want_packet_ins.extend(
             out.packet_ins
                 .into_iter()
@@ -74,19 +122,11 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
     );
 
     let prefix = "sluice-t-pipeline";
-    let pcap = |p: &str| dir.join(format!("{p}.pcap")).display().to_string();
     let flows: Vec<String> = FLOWS.iter().map(|f| format!("  \"{f}\",")).collect();
     let config = format!(
-        "{}[mempool]\ndata_room = 10240\n\n\
-         [[port]]\nname = \"in\"\ndevice = \"net_pcap0,rx_pcap={},tx_pcap={}\"\n\n\
-         [[port]]\nname = \"out\"\ndevice = \"net_pcap1,tx_pcap={}\"\n\n\
-         [[port]]\nname = \"out2\"\ndevice = \"net_pcap2,tx_pcap={}\"\n\n\
-         [pipeline]\nflows = [\n{}\n]\n",
+        "{}[mempool]\ndata_room = 10240\n\n{}[pipeline]\nflows = [\n{}\n]\n",
         preamble(prefix, &[1]),
-        input.display(),
-        pcap("out1"),
-        pcap("out2"),
-        pcap("out3"),
+        pcap_ports(&dir, &input),
         flows.join("\n"),
     );
     let sluice = Sluice::start(&dir, prefix, &config);
@@ -124,14 +164,7 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
     let fin = sluice.stop();
     fin.assert_clean();
 
-    for (port, file) in [(1, "out1"), (2, "out2"), (3, "out3")] {
-        let got = read_pcap(&dir.join(format!("{file}.pcap")));
-        let want = want.remove(&port).unwrap_or_default();
-        assert_eq!(got.len(), want.len(), "frames out of port {port}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "port {port} frame {i} differs");
-        }
-    }
+    assert_sent(&dir, &mut want, &[1, 2, 3]);
     let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let want_hex: Vec<String> = want_packet_ins
         .iter()
@@ -204,40 +237,20 @@ fn thousands_of_flows_through_a_prefetched_flow_cache_match_the_reference() {
         &frames.iter().map(|f| f.as_slice()).collect::<Vec<_>>(),
     );
 
-    let names: BTreeMap<String, u32> = [("in", 1), ("out", 2), ("out2", 3)]
+    let (mut want, outcomes) = reference_run(&flows, &frames);
+    let want_malformed = outcomes
         .iter()
-        .map(|(n, p)| (n.to_string(), *p))
-        .collect();
-    let mut reference = ReferencePipeline::new(vec![1, 2, 3], DEFAULT_SALT);
-    for f in &flows {
-        reference.add_flow(parse_flow(f, &names).unwrap_or_else(|e| panic!("{f}: {e}")));
-    }
-    let mut want: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
-    let mut want_malformed = 0;
-    for f in &frames {
-        let mut meters = PassThroughMeters;
-        let out = reference.process(f, 1, &mut Env::new(&mut meters));
-        for e in out.outputs {
-            want.entry(e.port).or_default().push(e.data);
-        }
-        want_malformed += usize::from(out.dropped.map(|d| d.as_str()) == Some("malformed"));
-    }
+        .filter(|o| o.dropped.map(|d| d.as_str()) == Some("malformed"))
+        .count();
     assert!(want_malformed > 100 && want[&2].len() > 10_000 && want[&3].len() > 3000);
 
     let prefix = "sluice-t-pipeline-cache";
-    let pcap = |p: &str| dir.join(format!("{p}.pcap")).display().to_string();
     let rules = dir.join("routes.flows");
     std::fs::write(&rules, flows.join("\n")).unwrap();
     let config = format!(
-        "{}[[port]]\nname = \"in\"\ndevice = \"net_pcap0,rx_pcap={},tx_pcap={}\"\n\n\
-         [[port]]\nname = \"out\"\ndevice = \"net_pcap1,tx_pcap={}\"\n\n\
-         [[port]]\nname = \"out2\"\ndevice = \"net_pcap2,tx_pcap={}\"\n\n\
-         [pipeline]\nflows_file = \"{}\"\nflow_cache_slots = 65536\n",
+        "{}{}[pipeline]\nflows_file = \"{}\"\nflow_cache_slots = 65536\n",
         preamble(prefix, &[1]),
-        input.display(),
-        pcap("out1"),
-        pcap("out2"),
-        pcap("out3"),
+        pcap_ports(&dir, &input),
         rules.display(),
     );
     let sluice = Sluice::start(&dir, prefix, &config);
@@ -274,12 +287,5 @@ fn thousands_of_flows_through_a_prefetched_flow_cache_match_the_reference() {
     );
     let fin = sluice.stop();
     fin.assert_clean();
-    for (port, file) in [(2, "out2"), (3, "out3")] {
-        let got = read_pcap(&dir.join(format!("{file}.pcap")));
-        let want = want.remove(&port).unwrap_or_default();
-        assert_eq!(got.len(), want.len(), "frames out of port {port}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "port {port} frame {i} differs");
-        }
-    }
+    assert_sent(&dir, &mut want, &[1, 2, 3]);
 }

@@ -30,13 +30,6 @@ pub fn scratch(tag: &str) -> ScratchDir {
 #[derive(Debug)]
 pub struct ScratchDir(PathBuf);
 
-impl ScratchDir {
-    /// The path, no longer removed on drop (the caller cleans up).
-    pub fn into_path(mut self) -> PathBuf {
-        std::mem::take(&mut self.0)
-    }
-}
-
 impl std::ops::Deref for ScratchDir {
     type Target = Path;
     fn deref(&self) -> &Path {
@@ -52,9 +45,7 @@ impl AsRef<Path> for ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        if self.0.as_os_str().is_empty() {
-            // Taken by `into_path`.
-        } else if std::thread::panicking() {
+        if std::thread::panicking() {
             eprintln!("kept {} for a look", self.0.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.0);
