@@ -134,60 +134,35 @@ fn bench_process(c: &mut Criterion) {
                 black_box(out)
             })
         });
-        let mut at = 0;
-        let mut cache = pipe.new_flow_cache(8192);
-        g.bench_function(BenchmarkId::new("cached-r2", n), |b| {
-            b.iter(|| {
-                let mut m = PassThroughMeters;
-                let mut env = Env::new(&mut m);
-                let mut out = 0u32;
-                for _ in 0..BATCH {
-                    let i = at;
-                    at = if at + 1 == pkts.len() { 0 } else { at + 1 };
-                    let mut regs = Registers::default();
-                    if let Verdict::Output { port, .. } = pipe.process_cached(
-                        &mut pkts[i],
-                        &mut keys[i],
-                        &mut regs,
-                        &mut env,
-                        &mut sink,
-                        &counters,
-                        &mut cache,
-                    ) {
-                        out += port;
+        for (name, slots) in [("cached-r2", 8192), ("cached-1m-r2", 1 << 20)] {
+            let mut at = 0;
+            let mut cache = pipe.new_flow_cache(slots);
+            g.bench_function(BenchmarkId::new(name, n), |b| {
+                b.iter(|| {
+                    let mut m = PassThroughMeters;
+                    let mut env = Env::new(&mut m);
+                    let mut out = 0u32;
+                    for _ in 0..BATCH {
+                        let i = at;
+                        at = if at + 1 == pkts.len() { 0 } else { at + 1 };
+                        let mut regs = Registers::default();
+                        if let Verdict::Output { port, .. } = pipe.process_cached(
+                            &mut pkts[i],
+                            &mut keys[i],
+                            &mut regs,
+                            &mut env,
+                            &mut sink,
+                            &counters,
+                            &mut cache,
+                        ) {
+                            out += port;
+                        }
                     }
-                }
-                pipe.settle(&mut cache, &counters);
-                black_box(out)
-            })
-        });
-        let mut at = 0;
-        let mut big = pipe.new_flow_cache(1 << 20);
-        g.bench_function(BenchmarkId::new("cached-1m-r2", n), |b| {
-            b.iter(|| {
-                let mut m = PassThroughMeters;
-                let mut env = Env::new(&mut m);
-                let mut out = 0u32;
-                for _ in 0..BATCH {
-                    let i = at;
-                    at = if at + 1 == pkts.len() { 0 } else { at + 1 };
-                    let mut regs = Registers::default();
-                    if let Verdict::Output { port, .. } = pipe.process_cached(
-                        &mut pkts[i],
-                        &mut keys[i],
-                        &mut regs,
-                        &mut env,
-                        &mut sink,
-                        &counters,
-                        &mut big,
-                    ) {
-                        out += port;
-                    }
-                }
-                pipe.settle(&mut big, &counters);
-                black_box(out)
-            })
-        });
+                    pipe.settle(&mut cache, &counters);
+                    black_box(out)
+                })
+            });
+        }
         let mut at = 0;
         let mut big = pipe.new_flow_cache(1 << 20);
         let mut lookups = [CacheLookup::default(); 32];
