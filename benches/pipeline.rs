@@ -177,7 +177,7 @@ fn bench_process(c: &mut Criterion) {
                     if ahead {
                         for (j, l) in lookups.iter_mut().enumerate() {
                             let i = (first + j) % pkts.len();
-                            pipe.prefetch_cached(&keys[i], &Registers::default(), &big, l);
+                            pipe.prefetch_cached(&keys[i], &big, l);
                         }
                     }
                     for l in &lookups {

@@ -8,7 +8,7 @@
 #                 [--tenants RATE]   also run with one [[tenant]] limit per VLAN
 #                                    tenant (RATE, e.g. 100Gbit: never drops)
 #                 [--cache-slots N]  also run with flow_cache_slots = N (e.g.
-#                                    1048576: 128 MiB, holds 100,000 flows)
+#                                    1048576: 64 MiB, holds 100,000 flows)
 # Needs root and the Debian dpdk package; --ovs needs openvswitch-switch-dpdk.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,7 +16,7 @@
 # --tenants RATE adds one [[tenant]] per VLAN tenant (VLAN 100..199) limited
 # to RATE (e.g. 100Gbit: a limit that never drops, to measure its cost).
 # --cache-slots N sets [pipeline] flow_cache_slots (each worker's flow cache;
-# default 8192; 1048576, 128 MiB a worker, holds the 100k traffic).
+# default 8192; 1048576, 64 MiB a worker, holds the 100k traffic).
 #   sluice check --config /tmp/sluice-r2/r2.toml
 #   sluice run --config /tmp/sluice-r2/r2.toml
 set -euo pipefail

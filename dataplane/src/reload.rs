@@ -40,7 +40,7 @@ use crate::dpdk::Port;
 use crate::forward::Forwarding;
 use crate::meter::TickScale;
 use crate::openflow::{parse_flow, MeterEntry, NoPortNames};
-use crate::pipeline::{CompiledPipeline, FlowCache, PipelineCounters, DEFAULT_SALT};
+use crate::pipeline::{CompiledPipeline, PipelineCounters, DEFAULT_SALT};
 use crate::stats::WorkerStats;
 use crate::tenant::{MeterTable, TenantTable};
 use crate::worker::{Handle, Program};
@@ -83,7 +83,7 @@ impl Generation {
         now: u64,
     ) -> Result<Generation, String> {
         let forwarding = Arc::new(build_forwarding(&config)?);
-        check_cache_memory(cache_slots(&config, &forwarding), nworkers, mem_available())?;
+        check_cache_memory(&config, &forwarding, nworkers, mem_available())?;
         let meter_entries: &[MeterEntry] = match &*forwarding {
             Forwarding::Pipeline(p) => p.meters(),
             Forwarding::Static(_) => &[],
@@ -237,12 +237,20 @@ fn cache_slots(config: &Config, forwarding: &Forwarding) -> usize {
     }
 }
 
-/// The workers' flow caches (`slots` each) must fit in the memory the
-/// kernel says is available (`available`, bytes; `None`: unknown, not
-/// checked), or the allocation would take the host down instead of
-/// failing the load.
-fn check_cache_memory(slots: usize, nworkers: usize, available: Option<u64>) -> Result<(), String> {
-    let need = (slots * FlowCache::SLOT_BYTES * nworkers) as u64;
+/// The workers' flow caches must fit in the memory the kernel says is
+/// available (`available`, bytes; `None`: unknown, not checked), or the
+/// allocation would take the host down instead of failing the load.
+fn check_cache_memory(
+    config: &Config,
+    forwarding: &Forwarding,
+    nworkers: usize,
+    available: Option<u64>,
+) -> Result<(), String> {
+    let (slots, bytes) = match (forwarding, cache_slots(config, forwarding)) {
+        (Forwarding::Pipeline(p), slots) if slots > 0 => (slots, p.flow_cache_bytes(slots)),
+        _ => return Ok(()),
+    };
+    let need = (bytes * nworkers) as u64;
     match available {
         Some(a) if need > a => Err(format!(
             "flow_cache_slots = {slots} needs {} MiB for {nworkers} workers, more than the {} \
@@ -688,20 +696,31 @@ device = "net_null1"
         )
         .unwrap();
         assert!(g.program(0, None).cache.is_none());
-        // 65536 slots of 128 bytes for 2 workers: 16 MiB.
+        // 65536 slots of 64 bytes for 2 workers: 8 MiB.
         let forwarding = build_forwarding(&c).unwrap();
-        let slots = cache_slots(&c, &forwarding);
-        assert_eq!(slots, 65536);
-        assert!(check_cache_memory(slots, 2, Some(16 << 20)).is_ok());
-        let e = check_cache_memory(slots, 2, Some((16 << 20) - 1)).unwrap_err();
-        assert!(e.contains("needs 16 MiB for 2 workers"), "{e}");
-        assert!(check_cache_memory(slots, 2, None).is_ok());
+        assert_eq!(cache_slots(&c, &forwarding), 65536);
+        assert!(check_cache_memory(&c, &forwarding, 2, Some(8 << 20)).is_ok());
+        let e = check_cache_memory(&c, &forwarding, 2, Some((8 << 20) - 1)).unwrap_err();
+        assert!(e.contains("needs 8 MiB for 2 workers"), "{e}");
+        assert!(check_cache_memory(&c, &forwarding, 2, None).is_ok());
+        // Keys wider than a slot holds (IPv6 addresses) keep their other
+        // words in a second line: 16 MiB.
+        let v6 = config(&format!(
+            "{BASE}[pipeline]\nflows = [\"dl_type=0x86dd,ipv6_src=::1,ipv6_dst=::2,actions=output:b\"]\n\
+             flow_cache_slots = 65536\n"
+        ));
+        let f6 = build_forwarding(&v6).unwrap();
+        assert!(check_cache_memory(&v6, &f6, 2, Some(16 << 20)).is_ok());
+        assert!(check_cache_memory(&v6, &f6, 2, Some((16 << 20) - 1)).is_err());
         // Flows that match too many bits for a cache key: no cache, and
         // nothing to fit in memory.
         let wide = config(&format!(
-            "{BASE}[pipeline]\nflows = [\"in_port=a,metadata=1,tun_id=1,icmp6,icmpv6_type=135,\
-             ipv6_src=::1,ipv6_dst=::2,nd_target=::3,actions=output:b\"]\nflow_cache_slots = 65536\n"
+            "{BASE}[pipeline]\nflows = [\"in_port=a,dl_src=00:00:00:00:00:01,\
+             dl_dst=00:00:00:00:00:02,icmp6,icmpv6_type=135,ipv6_src=::1,ipv6_dst=::2,\
+             nd_target=::3,actions=output:b\"]\nflow_cache_slots = 65536\n"
         ));
-        assert_eq!(cache_slots(&wide, &build_forwarding(&wide).unwrap()), 0);
+        let fw = build_forwarding(&wide).unwrap();
+        assert_eq!(cache_slots(&wide, &fw), 0);
+        assert!(check_cache_memory(&wide, &fw, 2, Some(0)).is_ok());
     }
 }

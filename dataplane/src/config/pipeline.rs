@@ -37,11 +37,13 @@
 //!
 //! `flow_cache_slots` sizes each worker's exact-match flow cache
 //! ([`crate::pipeline::FlowCache`]): a power of two within
-//! 2..=16777216, 128 bytes each (the default, 8192, is 1 MiB a worker), or
-//! 0 for no cache. The cache serves the flows that fit it; with many more
-//! flows than slots it bypasses itself. Traffic of 100,000 flows wants
-//! about ten slots a flow (1048576: 128 MiB a worker); with over 4,096
-//! cached paths a worker prefetches a burst's slots before processing it.
+//! 4..=16777216, 64 bytes each (128 for flows matching more than 192 bits
+//! of fields, IPv6 addresses say; the default, 8192, is 512 KiB a worker),
+//! or 0 for no cache. The cache serves the flows that fit it; with many
+//! more flows than slots it bypasses itself. Traffic of 100,000 flows
+//! wants about ten slots a flow (1048576: 64 MiB a worker); with over
+//! 4,096 cached paths a worker prefetches a burst's slots before
+//! processing it.
 //!
 //! Without `[pipeline]` the static `[[forward]]` map is in force; giving
 //! both is an error.
@@ -182,7 +184,7 @@ impl PipelineConfig {
             _ if !self.compiled.cacheable() => "off (the flows match too many field bits)".into(),
             n => format!(
                 "{n} slots a worker ({} KiB)",
-                n * crate::pipeline::FlowCache::SLOT_BYTES / 1024
+                self.compiled.flow_cache_bytes(n) / 1024
             ),
         };
         let _ = writeln!(s, "    flow cache: {cache}");
@@ -535,10 +537,14 @@ pub(super) fn load(
     let config_file: Arc<str> = Arc::from(map.file);
     let dir = config_dir(map.file);
     let mut errors = Vec::new();
+    // A cache has at least one set.
+    const MIN: usize = crate::pipeline::FlowCache::WAYS;
     let flow_cache_slots = match &raw.flow_cache_slots {
         None => DEFAULT_FLOW_CACHE_SLOTS,
         Some(v) => match usize::try_from(*v.get_ref()) {
-            Ok(n) if n == 0 || ((2..=MAX_FLOW_CACHE_SLOTS).contains(&n) && n.is_power_of_two()) => {
+            Ok(n)
+                if n == 0 || ((MIN..=MAX_FLOW_CACHE_SLOTS).contains(&n) && n.is_power_of_two()) =>
+            {
                 n
             }
             _ => {
@@ -546,7 +552,7 @@ pub(super) fn load(
                     v.span(),
                     format!(
                         "flow_cache_slots must be 0 (no cache) or a power of two within \
-                         2..={MAX_FLOW_CACHE_SLOTS}"
+                         {MIN}..={MAX_FLOW_CACHE_SLOTS}"
                     ),
                 ));
                 0
@@ -942,20 +948,20 @@ meters = ["meter=1,pktps,band=type=drop,rate=100"]
             slots("\n[pipeline]\nflows = []\n").unwrap(),
             DEFAULT_FLOW_CACHE_SLOTS
         );
-        for n in [0, 2, 1 << 20, MAX_FLOW_CACHE_SLOTS] {
+        for n in [0, 4, 1 << 20, MAX_FLOW_CACHE_SLOTS] {
             let extra = format!("\n[pipeline]\nflows = []\nflow_cache_slots = {n}\n");
             assert_eq!(slots(&extra).unwrap(), n);
         }
         let c = parse("\n[pipeline]\nflows = []\nflow_cache_slots = 1048576\n").unwrap();
         assert!(
             c.summary()
-                .contains("flow cache: 1048576 slots a worker (131072 KiB)"),
+                .contains("flow cache: 1048576 slots a worker (65536 KiB)"),
             "{}",
             c.summary()
         );
         let c = parse("\n[pipeline]\nflows = []\nflow_cache_slots = 0\n").unwrap();
         assert!(c.summary().contains("flow cache: off"), "{}", c.summary());
-        for bad in ["1", "3", "1000", "33554432"] {
+        for bad in ["1", "2", "3", "1000", "33554432"] {
             let extra = format!("\n[pipeline]\nflows = []\nflow_cache_slots = {bad}\n");
             let e = parse(&extra).unwrap_err();
             let (line, col) = at(&extra, &format!("slots = {bad}"));

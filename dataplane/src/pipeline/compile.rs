@@ -375,7 +375,18 @@ impl CompiledPipeline {
     /// A flow cache for one worker with `slots` entries (rounded up to a
     /// power of two), for [`process_cached`](Self::process_cached).
     pub fn new_flow_cache(&self, slots: usize) -> FlowCache {
-        FlowCache::new(self.generation, slots)
+        FlowCache::new(self.generation, slots, self.key_words())
+    }
+
+    /// Bytes of one [`new_flow_cache`](Self::new_flow_cache) of `slots`
+    /// slots (one cache line a slot, two for keys wider than a slot holds).
+    pub fn flow_cache_bytes(&self, slots: usize) -> usize {
+        FlowCache::bytes(slots, self.key_words())
+    }
+
+    /// Words of the flow cache key (0: not cacheable).
+    fn key_words(&self) -> usize {
+        self.key_spec.as_ref().map_or(0, KeySpec::words)
     }
 
     /// Whether `c` was made by [`new_flow_cache`](Self::new_flow_cache) of

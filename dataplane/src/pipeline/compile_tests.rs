@@ -565,10 +565,8 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
             let mut key = FlowKey::default();
             wire::parse(&f, 1, &mut key).unwrap();
             let mut pkt = VecPacket::new(&f);
-            let mut regs = Registers {
-                metadata: 0xf00f_0000_0000_0033,
-                tunnel_id: 0,
-            };
+            // The default registers, as a port's packets have.
+            let mut regs = Registers::default();
             let mut sink = CollectSink::default();
             let mut env = Env::new(&mut m);
             let v = if use_cache {
@@ -585,7 +583,7 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
                 port: 1,
                 queue: None,
             },
-            0xf00f_0000_0000_0105,
+            0x105,
         );
         assert_eq!(got, [want, want], "round {round}");
     }
@@ -597,6 +595,35 @@ fn a_cached_plain_output_path_composes_metadata_and_counts_every_entry() {
     p.settle(&mut cache, &cached);
     assert_eq!(p.totals([&cached]).entries, vec![(3, 3 * len); 3]);
     assert_eq!(p.totals([&cached]), p.totals([&plain]));
+    // Other registers (not a packet from a port): the cache, whose keys
+    // leave them out, is not consulted; the classifiers compose the writes
+    // over them.
+    let mut key = FlowKey::default();
+    wire::parse(&f, 1, &mut key).unwrap();
+    let mut regs = Registers {
+        metadata: 0xf00f_0000_0000_0033,
+        tunnel_id: 0,
+    };
+    let v = p.process_cached(
+        &mut VecPacket::new(&f),
+        &mut key,
+        &mut regs,
+        &mut Env::new(&mut m),
+        &mut CollectSink::default(),
+        &cached,
+        &mut cache,
+    );
+    assert_eq!(
+        (v, regs.metadata),
+        (
+            Verdict::Output {
+                port: 1,
+                queue: None
+            },
+            0xf00f_0000_0000_0105
+        )
+    );
+    assert_eq!((cache.misses, cache.hits), (1, 2), "not consulted");
 }
 
 #[test]
@@ -1436,7 +1463,7 @@ fn bursts_looked_up_ahead_give_what_the_tables_give() {
         if ahead {
             ahead_bursts += 1;
             for (k, l) in keys.iter().zip(&mut lookups) {
-                p.prefetch_cached(k, &Registers::default(), &cache, l);
+                p.prefetch_cached(k, &cache, l);
             }
         }
         for (i, f) in frames.iter().enumerate() {

@@ -4,10 +4,12 @@
 //! # Design
 //!
 //! What: [`FlowCache`] maps a packet's *lookup key* — the values of every
-//! field that any flow of the pipeline matches, plus the initial
-//! registers — to the *path* its lookups took: the entries matched, up to
-//! and including the first entry that does more than write metadata and go
-//! to another table, or the table where it missed.
+//! packet field that any flow of the pipeline matches — to the *path* its
+//! lookups took: the entries matched, up to and including the first entry
+//! that does more than write metadata and go to another table, or the
+//! table where it missed. Only packets that enter the pipeline with the
+//! default (zero) registers consult it, as every packet a port receives
+//! does: the registers are then a constant, not part of the key.
 //!
 //! Why that is exact: classifiers read nothing but the raw values of the
 //! fields their rules match ([`fields::raw`]), so two packets equal on all
@@ -23,9 +25,9 @@
 //! A path of gotos (write_metadata at most, or a meter: an entry that only
 //! meters, writes metadata and goes on) that ends in an entry whose only
 //! instruction is one output to a port is also stored as its result: that
-//! port, the composed metadata write and the meters to call
-//! ([`Slot::out`]), so that a hit costs the key, one probe, the path's
-//! counters and its meters.
+//! port, the metadata the path leaves (written from zero) and whether it
+//! meters ([`Slot::out`]), so that a hit costs the key, one probe, the
+//! path's counters and its meters.
 //!
 //! Packets of one flow often come in a row (a burst of a bulk transfer):
 //! the slot of the previous fast hit is tried before the hash, and the
@@ -34,19 +36,26 @@
 //! them, or when the worker settles the cache after its burst
 //! ([`HitRun`]).
 //!
-//! How: a two-way set-associative table of a power-of-two number of
-//! slots, indexed by a multiplicative hash of the key words; a slot holds
-//! the key (at most [`KEY_WORDS`] words, packed by [`KeySpec`] at compile
-//! time) and a path of at most [`PATH_MAX`] entry indices. A miss fills an
-//! empty slot of its pair or replaces one (by a hash bit). With more flows
-//! than slots the cache only costs (a hash, a probe that misses the CPU
-//! cache, a store): it measures its hit rate over windows of [`WINDOW`]
-//! lookups and, below one in four, is bypassed for the next [`BYPASS`]
-//! packets, so that it costs about 1/128 of a probe per packet on such
-//! traffic — unless it is still filling (a quarter of the window's
-//! lookups recorded a path in an empty slot): a cold cache big enough for
-//! its traffic fills at the traffic's rate instead of a window's worth
-//! per bypass. A cache belongs to one pipeline generation; with another
+//! How: a [`FlowCache::WAYS`]-way set-associative table of a power-of-two
+//! number of slots, indexed by a multiplicative hash of the key words; a
+//! slot is one cache line holding the key (packed by [`KeySpec`] at
+//! compile time: its first [`INLINE_WORDS`] words, the rest of a key of up
+//! to [`KEY_WORDS`] words in a parallel array that only such pipelines
+//! allocate) and a path of at most [`PATH_MAX`] entry indices. A miss
+//! fills an empty slot of its set or replaces one (by hash bits). One line
+//! a slot is what makes a cache that does not fit the CPU's caches cheap:
+//! a hit reads the four adjacent lines of its set (one DRAM page,
+//! prefetched together) and nothing else; four ways rather than two keep a
+//! cache ten times its flows from thrashing on the sets that three of them
+//! share (1% of lookups missed with two ways at 100,000 flows in 1M
+//! slots). With more flows than slots the cache only costs (a hash, a
+//! probe that misses the CPU cache, a store): it measures its hit rate
+//! over windows of [`WINDOW`] lookups and, below one in four, is bypassed
+//! for the next [`BYPASS`] packets, so that it costs about 1/128 of a
+//! probe per packet on such traffic — unless it is still filling (a
+//! quarter of the window's lookups recorded a path in an empty slot): a
+//! cold cache big enough for its traffic fills at the traffic's rate
+//! instead of a window's worth per bypass. A cache belongs to one pipeline generation; with another
 //! pipeline it is ignored.
 //!
 //! A cache holding more paths than a core's caches
@@ -59,6 +68,7 @@
 
 #[cfg(test)]
 use super::fields;
+#[cfg(test)]
 use super::fields::Registers;
 use super::program::NONE;
 use crate::openflow::Field;
@@ -66,12 +76,17 @@ use crate::wire::FlowKey;
 
 /// Most key words (a pipeline matching more field bits is not cached).
 pub const KEY_WORDS: usize = 8;
+/// Key words a slot holds itself (a wider key keeps the rest in
+/// [`FlowCache`]'s `wide` array).
+pub const INLINE_WORDS: usize = 3;
+/// Key words beyond [`INLINE_WORDS`].
+const WIDE_WORDS: usize = KEY_WORDS - INLINE_WORDS;
 /// Most entries of a cached path.
 pub const PATH_MAX: usize = 4;
 
-/// Reads one field's raw value (a function per field, chosen at compile
-/// time, so packing a key is a few direct loads).
-type Reader = fn(&FlowKey, &Registers) -> u128;
+/// Reads one packet field's raw value (a function per field, chosen at
+/// compile time, so packing a key is a few direct loads).
+type Reader = fn(&FlowKey) -> u128;
 
 /// Where one field goes in the key words.
 #[derive(Clone, Copy, Debug)]
@@ -86,50 +101,50 @@ struct Part {
     wide: bool,
 }
 
-/// The reader of `f` (what [`fields::raw`] does for it; the tests check
-/// that they agree).
-fn reader(f: Field) -> Reader {
+/// The reader of packet field `f` (what [`fields::raw`] does for it; the
+/// tests check that they agree); `None` for the registers, which are not
+/// in the packet.
+fn reader(f: Field) -> Option<Reader> {
     use Field::*;
-    match f {
-        InPort => |k, _| u128::from(k.in_port),
-        Metadata => |_, r| u128::from(r.metadata),
-        EthDst => |k, _| u128::from(k.eth_dst),
-        EthSrc => |k, _| u128::from(k.eth_src),
-        EthType => |k, _| u128::from(k.eth_type),
-        VlanVid => |k, _| u128::from(k.vlan_vid),
-        VlanPcp => |k, _| u128::from(k.vlan_pcp),
-        IpDscp => |k, _| u128::from(k.ip_dscp),
-        IpEcn => |k, _| u128::from(k.ip_ecn),
-        IpProto => |k, _| u128::from(k.ip_proto),
-        Ipv4Src => |k, _| u128::from(k.ipv4_src),
-        Ipv4Dst => |k, _| u128::from(k.ipv4_dst),
-        TcpSrc | UdpSrc | SctpSrc => |k, _| u128::from(k.tp_src),
-        TcpDst | UdpDst | SctpDst => |k, _| u128::from(k.tp_dst),
-        TunnelId => |_, r| u128::from(r.tunnel_id),
-        Ipv6Src => |k, _| k.ipv6_src,
-        Ipv6Dst => |k, _| k.ipv6_dst,
-        Icmpv4Type | Icmpv6Type => |k, _| u128::from(k.icmp_type),
-        Icmpv4Code | Icmpv6Code => |k, _| u128::from(k.icmp_code),
-        ArpOp => |k, _| u128::from(k.arp_op),
-        ArpSpa => |k, _| u128::from(k.arp_spa),
-        ArpTpa => |k, _| u128::from(k.arp_tpa),
-        ArpSha => |k, _| u128::from(k.arp_sha),
-        ArpTha => |k, _| u128::from(k.arp_tha),
-        Ipv6Flabel => |k, _| u128::from(k.ipv6_flabel),
-        Ipv6NdTarget => |k, _| k.ipv6_nd_target,
-        Ipv6NdSll => |k, _| u128::from(k.ipv6_nd_sll),
-        Ipv6NdTll => |k, _| u128::from(k.ipv6_nd_tll),
-        MplsLabel => |k, _| u128::from(k.mpls_label),
-        MplsTc => |k, _| u128::from(k.mpls_tc),
-        MplsBos => |k, _| u128::from(k.mpls_bos),
-        PbbIsid => |k, _| u128::from(k.pbb_isid),
-        Ipv6Exthdr => |k, _| u128::from(k.ipv6_exthdr),
-    }
+    Some(match f {
+        InPort => |k| u128::from(k.in_port),
+        Metadata | TunnelId => return None,
+        EthDst => |k| u128::from(k.eth_dst),
+        EthSrc => |k| u128::from(k.eth_src),
+        EthType => |k| u128::from(k.eth_type),
+        VlanVid => |k| u128::from(k.vlan_vid),
+        VlanPcp => |k| u128::from(k.vlan_pcp),
+        IpDscp => |k| u128::from(k.ip_dscp),
+        IpEcn => |k| u128::from(k.ip_ecn),
+        IpProto => |k| u128::from(k.ip_proto),
+        Ipv4Src => |k| u128::from(k.ipv4_src),
+        Ipv4Dst => |k| u128::from(k.ipv4_dst),
+        TcpSrc | UdpSrc | SctpSrc => |k| u128::from(k.tp_src),
+        TcpDst | UdpDst | SctpDst => |k| u128::from(k.tp_dst),
+        Ipv6Src => |k| k.ipv6_src,
+        Ipv6Dst => |k| k.ipv6_dst,
+        Icmpv4Type | Icmpv6Type => |k| u128::from(k.icmp_type),
+        Icmpv4Code | Icmpv6Code => |k| u128::from(k.icmp_code),
+        ArpOp => |k| u128::from(k.arp_op),
+        ArpSpa => |k| u128::from(k.arp_spa),
+        ArpTpa => |k| u128::from(k.arp_tpa),
+        ArpSha => |k| u128::from(k.arp_sha),
+        ArpTha => |k| u128::from(k.arp_tha),
+        Ipv6Flabel => |k| u128::from(k.ipv6_flabel),
+        Ipv6NdTarget => |k| k.ipv6_nd_target,
+        Ipv6NdSll => |k| u128::from(k.ipv6_nd_sll),
+        Ipv6NdTll => |k| u128::from(k.ipv6_nd_tll),
+        MplsLabel => |k| u128::from(k.mpls_label),
+        MplsTc => |k| u128::from(k.mpls_tc),
+        MplsBos => |k| u128::from(k.mpls_bos),
+        PbbIsid => |k| u128::from(k.pbb_isid),
+        Ipv6Exthdr => |k| u128::from(k.ipv6_exthdr),
+    })
 }
 
 /// The fixed layout of the most matched fields (field, word, shift): read
 /// with straight-line code, then masked to the fields the pipeline matches.
-const FIXED: [(Field, u8, u8); 12] = [
+const FIXED: [(Field, u8, u8); 11] = [
     (Field::InPort, 0, 0),
     (Field::EthType, 0, 32),
     (Field::VlanVid, 0, 48),
@@ -141,10 +156,10 @@ const FIXED: [(Field, u8, u8); 12] = [
     (Field::IpDscp, 2, 40),
     (Field::VlanPcp, 2, 48),
     (Field::IpEcn, 2, 56),
-    (Field::Metadata, 3, 0),
 ];
 /// Words of the fixed layout.
-const FIXED_WORDS: usize = 4;
+const FIXED_WORDS: usize = 3;
+const _: () = assert!(FIXED_WORDS <= INLINE_WORDS);
 
 impl PartialEq for Part {
     /// The reader is a function of the field.
@@ -154,7 +169,7 @@ impl PartialEq for Part {
     }
 }
 
-/// How to pack a packet's lookup key: the fields of all matches.
+/// How to pack a packet's lookup key: the packet fields of all matches.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct KeySpec {
     /// With the fixed layout: the mask of each of its words (the fields
@@ -178,10 +193,15 @@ fn storage(f: Field) -> Field {
 }
 
 impl KeySpec {
-    /// The spec for these matched fields; `None` when they do not fit in
-    /// [`KEY_WORDS`] words.
+    /// The spec for these matched fields (registers left out: packets
+    /// consult the cache with the default ones); `None` when they do not
+    /// fit in [`KEY_WORDS`] words.
     pub(crate) fn new(fields: impl IntoIterator<Item = Field>) -> Option<KeySpec> {
-        let mut fs: Vec<Field> = fields.into_iter().map(storage).collect();
+        let mut fs: Vec<Field> = fields
+            .into_iter()
+            .filter(|&f| reader(f).is_some())
+            .map(storage)
+            .collect();
         fs.sort_unstable();
         fs.dedup();
         let mut masks = [0u64; FIXED_WORDS];
@@ -210,6 +230,9 @@ impl KeySpec {
         let mut parts = Vec::with_capacity(fs.len());
         let (mut word, mut used) = (first, 0u32);
         for f in fs {
+            let Some(read) = reader(f) else {
+                continue;
+            };
             let bits = f.bits();
             if bits > 64 {
                 if used > 0 {
@@ -218,7 +241,7 @@ impl KeySpec {
                 }
                 parts.push(Part {
                     field: f,
-                    read: reader(f),
+                    read,
                     word: word as u8,
                     shift: 0,
                     mask: u64::MAX,
@@ -233,7 +256,7 @@ impl KeySpec {
             }
             parts.push(Part {
                 field: f,
-                read: reader(f),
+                read,
                 word: word as u8,
                 shift: used as u8,
                 mask: mask(bits),
@@ -258,9 +281,9 @@ impl KeySpec {
     /// The packed key of a packet.
     #[inline]
     #[cfg(test)]
-    pub(crate) fn pack(&self, key: &FlowKey, regs: &Registers) -> [u64; KEY_WORDS] {
+    pub(crate) fn pack(&self, key: &FlowKey) -> [u64; KEY_WORDS] {
         let mut w = [0u64; KEY_WORDS];
-        self.pack_into(key, regs, &mut w);
+        self.pack_into(key, &mut w);
         w
     }
 
@@ -268,7 +291,7 @@ impl KeySpec {
     /// array is copied with vector moves that stall on the word stores
     /// just made (store forwarding), measurable per packet.
     #[inline]
-    pub(crate) fn pack_into(&self, key: &FlowKey, regs: &Registers, w: &mut [u64; KEY_WORDS]) {
+    pub(crate) fn pack_into(&self, key: &FlowKey, w: &mut [u64; KEY_WORDS]) {
         if let Some(m) = &self.fixed {
             w[0] = (u64::from(key.in_port)
                 | u64::from(key.eth_type) << 32
@@ -282,10 +305,9 @@ impl KeySpec {
                 | u64::from(key.vlan_pcp) << 48
                 | u64::from(key.ip_ecn) << 56)
                 & m[2];
-            w[3] = regs.metadata & m[3];
         }
         for p in &self.parts {
-            let v = (p.read)(key, regs);
+            let v = (p.read)(key);
             let i = usize::from(p.word);
             if p.wide {
                 if let [lo, hi, ..] = &mut w[i.min(KEY_WORDS - 2)..] {
@@ -308,50 +330,57 @@ fn mask(bits: u32) -> u64 {
     }
 }
 
-/// One cached path: two cache lines, the key in the first (what a probe
-/// compares), the path in the second.
+/// One cached path: one cache line.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Slot {
-    pub key: [u64; KEY_WORDS],
+    /// The key's first words (the rest, of a wider key, in the cache's
+    /// `wide` array at the same index).
+    pub key: [u64; INLINE_WORDS],
     /// Global entry indices.
     pub path: [u32; PATH_MAX],
+    /// With `out`: the metadata after the path (its writes composed, from
+    /// the default registers').
+    pub metadata: u64,
+    /// When the path is gotos (or meter-only entries) ending in a plain
+    /// output (the common forwarding case): that output's port index and
+    /// OpenFlow port; a hit then needs nothing else but the path's meters.
+    /// `NONE` otherwise.
+    pub out: u32,
+    pub out_ofport: u32,
     /// Entries in `path`; 0: the slot is empty.
     pub len: u8,
     /// After the path, a miss in this table index + 1 (0: no miss, the
     /// last entry of the path is where caching stopped).
-    pub miss: u32,
-    /// When the path is gotos (or meter-only entries) ending in a plain
-    /// output (the common forwarding case): that output's port index and
-    /// OpenFlow port, and the metadata write the path composes; a hit then
-    /// needs nothing else but the meters below. `NONE` otherwise.
-    pub out: u32,
-    pub out_ofport: u32,
-    pub metadata_value: u64,
-    pub metadata_mask: u64,
-    /// With `out`: the meter of each path entry (`NONE`: none), called in
-    /// path order on a hit.
-    pub meters: [u32; PATH_MAX],
+    pub miss: u8,
+    /// With `out`: some entry of the path meters (the hit calls each
+    /// entry's meter, in path order).
+    pub meters: bool,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 impl Default for Slot {
     /// Empty, and not a fast path.
     fn default() -> Self {
         Slot {
-            key: [0; KEY_WORDS],
+            key: [0; INLINE_WORDS],
             path: [0; PATH_MAX],
-            len: 0,
-            miss: 0,
+            metadata: 0,
             out: NONE,
             out_ofport: NONE,
-            metadata_value: 0,
-            metadata_mask: 0,
-            meters: [NONE; PATH_MAX],
+            len: 0,
+            miss: 0,
+            meters: false,
         }
     }
 }
+
+/// The key words of a slot beyond [`INLINE_WORDS`] (one line, so that a
+/// probe of a wide key reads two).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct WideKey([u64; WIDE_WORDS]);
 
 /// Lookups per hit-rate measurement (a power of two).
 pub const WINDOW: u32 = 1024;
@@ -366,6 +395,11 @@ pub struct FlowCache {
     pub(crate) generation: u64,
     shift: u32,
     pub(crate) slots: Box<[Slot]>,
+    /// The key words of each slot beyond [`INLINE_WORDS`]; empty when the
+    /// pipeline's keys fit in a slot.
+    wide: Box<[WideKey]>,
+    /// Key words of the pipeline ([`KeySpec::words`]).
+    words: usize,
     /// Lookups served from the cache, and those that were not.
     pub hits: u64,
     pub misses: u64,
@@ -416,13 +450,17 @@ impl Default for HitRun {
 
 impl FlowCache {
     /// A cache of `slots` entries (rounded up to a power of two, at least
-    /// 2) for the pipeline of `generation`.
-    pub(crate) fn new(generation: u64, slots: usize) -> FlowCache {
-        let n = slots.clamp(2, 1 << 24).next_power_of_two();
+    /// [`FlowCache::WAYS`]) for the pipeline of `generation`, whose keys
+    /// have `words` words.
+    pub(crate) fn new(generation: u64, slots: usize, words: usize) -> FlowCache {
+        let n = Self::slots_for(slots);
+        let wide = if words > INLINE_WORDS { n } else { 0 };
         FlowCache {
             generation,
             shift: 64 - n.trailing_zeros(),
             slots: vec![Slot::default(); n].into_boxed_slice(),
+            wide: vec![WideKey::default(); wide].into_boxed_slice(),
+            words,
             hits: 0,
             misses: 0,
             fast_hits: 0,
@@ -435,13 +473,43 @@ impl FlowCache {
         }
     }
 
-    /// Writes slot `i` (an index [`find`](Self::find) returned).
+    /// The slots a cache asked for `slots` has.
+    fn slots_for(slots: usize) -> usize {
+        slots.clamp(Self::WAYS, 1 << 24).next_power_of_two()
+    }
+
+    /// Bytes of a cache of `slots` slots for keys of `words` words.
+    pub(crate) fn bytes(slots: usize, words: usize) -> usize {
+        let line = std::mem::size_of::<Slot>();
+        Self::slots_for(slots) * if words > INLINE_WORDS { 2 * line } else { line }
+    }
+
+    /// Writes slot `i` (an index [`find`](Self::find) returned) with `key`
+    /// and `slot`'s path.
     #[inline]
-    pub(crate) fn put(&mut self, i: usize, slot: Slot) {
+    pub(crate) fn put(&mut self, i: usize, key: &[u64; KEY_WORDS], mut slot: Slot) {
         if let Some(s) = self.slots.get_mut(i) {
             self.filled = self.filled + usize::from(slot.len != 0) - usize::from(s.len != 0);
+            slot.key.copy_from_slice(&key[..INLINE_WORDS]);
             *s = slot;
+            if let Some(w) = self.wide.get_mut(i) {
+                w.0.copy_from_slice(&key[INLINE_WORDS..]);
+            }
         }
+    }
+
+    /// Whether slot `i` holds a path for `key`. The key first: a way that
+    /// does not match never needs its wide words.
+    #[inline(always)]
+    fn holds(&self, i: usize, key: &[u64; KEY_WORDS]) -> bool {
+        let Some(s) = self.slots.get(i) else {
+            return false;
+        };
+        let head = (s.key[0] ^ key[0]) | (s.key[1] ^ key[1]) | (s.key[2] ^ key[2]);
+        head == 0
+            && s.len != 0
+            && (self.words <= INLINE_WORDS
+                || self.wide.get(i).is_some_and(|w| w.0 == key[INLINE_WORDS..]))
     }
 
     /// Slots holding a path.
@@ -497,44 +565,46 @@ impl FlowCache {
     /// While packets of one flow come in a row, their slot is tried first.
     /// `hash`: the key's [`hash`](Self::hash) if known.
     #[inline]
-    pub(crate) fn find(
-        &self,
-        key: &[u64; KEY_WORDS],
-        words: usize,
-        hash: Option<u64>,
-    ) -> Result<usize, usize> {
-        if self.run.hot {
-            if let Some(s) = self.slots.get(self.run.slot) {
-                if s.len != 0 && same_key(&s.key, key, words) {
-                    return Ok(self.run.slot);
-                }
-            }
+    pub(crate) fn find(&self, key: &[u64; KEY_WORDS], hash: Option<u64>) -> Result<usize, usize> {
+        if self.run.hot && self.holds(self.run.slot, key) {
+            return Ok(self.run.slot);
         }
-        let h = hash.unwrap_or_else(|| self.hash(key, words));
-        let base = ((h >> self.shift) as usize) & !1;
+        let h = hash.unwrap_or_else(|| self.hash(key));
+        let set = self.set(h);
         let mut empty = None;
-        for i in [base, base | 1] {
-            match self.slots.get(i) {
-                // The key first: a way that does not match is read in its
-                // first line only (`len` is in the second).
-                Some(s) if same_key(&s.key, key, words) && s.len != 0 => return Ok(i),
-                Some(s) if s.len == 0 && empty.is_none() => empty = Some(i),
-                _ => {}
+        for i in set.clone() {
+            if self.holds(i, key) {
+                return Ok(i);
+            }
+            if empty.is_none() && self.slots.get(i).is_some_and(|s| s.len == 0) {
+                empty = Some(i);
             }
         }
-        Err(empty.unwrap_or(base | (h & 1) as usize))
+        Err(empty.unwrap_or(set.start | (h as usize % Self::WAYS)))
     }
 
-    /// Hints the CPU to load the two slots [`find`](Self::find) reads for
-    /// a key of hash `h`, both lines of each.
+    /// The slots of the set of a key of hash `h`.
+    #[inline(always)]
+    fn set(&self, h: u64) -> std::ops::Range<usize> {
+        let base = ((h >> self.shift) as usize) & !(Self::WAYS - 1);
+        base..base + Self::WAYS
+    }
+
+    /// Hints the CPU to load the slots [`find`](Self::find) reads for a
+    /// key of hash `h` (and their wide key words, if any).
     #[inline]
     pub(crate) fn prefetch(&self, h: u64) {
-        let base = ((h >> self.shift) as usize) & !1;
-        for s in self.slots.get(base..base + 2).unwrap_or_default() {
-            crate::dpdk::prefetch(&s.key);
-            crate::dpdk::prefetch(&s.path);
+        let set = self.set(h);
+        for s in self.slots.get(set.clone()).unwrap_or_default() {
+            crate::dpdk::prefetch(s);
+        }
+        for w in self.wide.get(set).unwrap_or_default() {
+            crate::dpdk::prefetch(w);
         }
     }
+
+    /// Slots of a set: a key lives in one of them.
+    pub const WAYS: usize = 4;
 
     /// From this many filled slots (512 KiB, a core's L2 cache) the slots
     /// a packet stream hits do not stay in the core's caches: workers
@@ -542,9 +612,6 @@ impl FlowCache {
     /// ([`CompiledPipeline::prefetches_cache`](super::CompiledPipeline::prefetches_cache)).
     /// Below it the slots are hot and the prefetch would only cost.
     pub const PREFETCH_FILLED: usize = 4096;
-
-    /// Bytes of one slot.
-    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
     /// Number of slots.
     pub fn capacity(&self) -> usize {
@@ -560,10 +627,11 @@ impl FlowCache {
 
     /// Two words per multiply (the 128-bit product of the words, each
     /// XORed with a constant, folded to 64 bits: every output bit depends
-    /// on every input bit), so a fixed-layout key of 4 words costs two
-    /// multiplies and no loop. The slot index takes the top bits.
+    /// on every input bit), so a key of up to 4 words (the fixed layout's
+    /// 3) costs three multiplies and no loop. The slot index takes the top
+    /// bits.
     #[inline]
-    pub(crate) fn hash(&self, key: &[u64; KEY_WORDS], words: usize) -> u64 {
+    pub(crate) fn hash(&self, key: &[u64; KEY_WORDS]) -> u64 {
         let h = fold(
             key[0] ^ 0x243f_6a88_85a3_08d3,
             key[1] ^ 0x1319_8a2e_0370_7344,
@@ -571,7 +639,7 @@ impl FlowCache {
             key[2] ^ 0xa409_3822_299f_31d0,
             key[3] ^ 0x082e_fa98_ec4e_6c89,
         );
-        if words <= 4 {
+        if self.words <= 4 {
             return fold(h, 0x9e37_79b9_7f4a_7c15);
         }
         let g = fold(
@@ -582,24 +650,6 @@ impl FlowCache {
             key[7] ^ 0x3f84_d5b5_b547_0917,
         );
         fold(h ^ g.rotate_left(32), 0x9e37_79b9_7f4a_7c15)
-    }
-}
-
-/// Whether two keys of `words` words are equal (the words after them are
-/// zero in both). XOR-OR compiles to a few vector ops (`==` calls memcmp);
-/// a fixed-layout key compares half the array.
-#[inline(always)]
-fn same_key(a: &[u64; KEY_WORDS], b: &[u64; KEY_WORDS], words: usize) -> bool {
-    let diff = |r: std::ops::Range<usize>| {
-        a[r.clone()]
-            .iter()
-            .zip(&b[r])
-            .fold(0, |acc, (x, y)| acc | (x ^ y))
-    };
-    if words <= 4 {
-        diff(0..4) == 0
-    } else {
-        diff(0..KEY_WORDS) == 0
     }
 }
 
@@ -629,6 +679,7 @@ mod tests {
         .unwrap();
         assert!(spec.fixed.is_some());
         assert!(spec.parts.is_empty(), "all in the fixed layout");
+        assert_eq!(spec.words(), FIXED_WORDS, "the metadata register is not");
         let m = spec.fixed.unwrap();
         assert_eq!(
             m[2],
@@ -644,8 +695,7 @@ mod tests {
             tp_dst: 80,
             ..FlowKey::default()
         };
-        let r = Registers::default();
-        let a = spec.pack(&k, &r);
+        let a = spec.pack(&k);
         for f in [
             |k: &mut FlowKey| k.in_port = 2,
             |k: &mut FlowKey| k.vlan_vid = 0,
@@ -654,21 +704,11 @@ mod tests {
         ] {
             let mut k2 = k;
             f(&mut k2);
-            assert_ne!(spec.pack(&k2, &r), a);
+            assert_ne!(spec.pack(&k2), a);
         }
-        assert_ne!(
-            spec.pack(
-                &k,
-                &Registers {
-                    metadata: 1,
-                    tunnel_id: 0
-                }
-            ),
-            a
-        );
-        // A field no flow matches is not part of the key.
+        // Neither is a field no flow matches.
         k.tp_src = 9;
-        assert_eq!(spec.pack(&k, &r), a);
+        assert_eq!(spec.pack(&k), a);
     }
 
     #[test]
@@ -717,7 +757,10 @@ mod tests {
                 tunnel_id: x.rotate_left(33),
             };
             for &f in crate::openflow::ALL_FIELDS.iter() {
-                assert_eq!(reader(f)(&key, &regs), fields::raw(&key, &regs, f), "{f}");
+                match reader(f) {
+                    Some(read) => assert_eq!(read(&key), fields::raw(&key, &regs, f), "{f}"),
+                    None => assert!(matches!(f, Field::Metadata | Field::TunnelId), "{f}"),
+                }
             }
         }
     }
@@ -749,17 +792,14 @@ mod tests {
                 arp_tpa: rng.below(3) as u32,
                 ..FlowKey::default()
             };
-            let regs = Registers {
-                metadata: rng.below(3),
-                tunnel_id: 0,
-            };
+            let regs = Registers::default();
             let values: Vec<u128> = all
                 .iter()
                 .chain(&[Field::EthDst, Field::ArpTpa])
                 .map(|&f| fields::raw(&key, &regs, f))
                 .collect();
             // Equal keys exactly when the values are equal.
-            let packed = fixed.pack(&key, &regs);
+            let packed = fixed.pack(&key);
             for (v, p) in &seen {
                 assert_eq!(v == &values, p == &packed);
             }
@@ -769,44 +809,52 @@ mod tests {
 
     #[test]
     fn too_many_bits_are_not_cached() {
-        assert!(KeySpec::new([Field::Ipv6Src, Field::Ipv6Dst, Field::Ipv6NdTarget]).is_some());
-        assert!(KeySpec::new([
-            Field::Ipv6Src,
-            Field::Ipv6Dst,
-            Field::Ipv6NdTarget,
-            Field::Metadata,
-            Field::TunnelId,
-            Field::InPort,
-        ])
-        .is_none());
+        let v6 = [Field::Ipv6Src, Field::Ipv6Dst, Field::Ipv6NdTarget];
+        assert_eq!(KeySpec::new(v6).map(|s| s.words), Some(6));
+        // The registers take no key bits.
+        let regs = [Field::Metadata, Field::TunnelId];
+        assert_eq!(
+            KeySpec::new(v6.into_iter().chain(regs)).map(|s| s.words),
+            Some(6)
+        );
+        let macs = [Field::EthSrc, Field::EthDst, Field::InPort];
+        assert!(KeySpec::new(v6.into_iter().chain(macs)).is_none());
     }
 
     #[test]
-    fn slots_pair_up_and_stay_in_range() {
-        let mut c = FlowCache::new(1, 1000);
-        assert_eq!(c.capacity(), 1024);
-        let key = |i: u64| [i, i * 7, 0, 0, 0, 0, 0, 0];
-        for i in 0..10_000u64 {
-            match c.find(&key(i), 2, None) {
-                Err(s) => {
-                    assert!(s < 1024);
-                    c.slots[s] = Slot {
-                        key: key(i),
-                        len: 1,
-                        ..Slot::default()
-                    };
-                    assert_eq!(c.find(&key(i), 2, None), Ok(s));
+    fn sets_keep_their_keys_and_stay_in_range() {
+        // Keys in the slot, and wide ones that differ only in the words
+        // past it.
+        let narrow: fn(u64) -> [u64; KEY_WORDS] = |i| [i, i * 7, 0, 0, 0, 0, 0, 0];
+        let wide: fn(u64) -> [u64; KEY_WORDS] = |i| [1, 2, 3, 0, i, i * 7, 0, 0];
+        for (words, key) in [(2, narrow), (6, wide)] {
+            let mut c = FlowCache::new(1, 1000, words);
+            assert_eq!(c.capacity(), 1024);
+            for i in 0..10_000u64 {
+                match c.find(&key(i), None) {
+                    Err(s) => {
+                        assert!(s < 1024);
+                        let slot = Slot {
+                            len: 1,
+                            ..Slot::default()
+                        };
+                        c.put(s, &key(i), slot);
+                        assert_eq!(c.find(&key(i), None), Ok(s));
+                    }
+                    Ok(_) => panic!("key {i} was never stored"),
                 }
-                Ok(_) => panic!("key {i} was never stored"),
             }
+            c.clear();
+            assert!(c.find(&key(9_999), None).is_err());
         }
-        c.clear();
-        assert!(c.find(&key(3), 2, None).is_err());
+        assert_eq!(FlowCache::bytes(1000, 3), 64 << 10);
+        assert_eq!(FlowCache::bytes(1000, 4), 128 << 10);
+        assert_eq!(FlowCache::new(1, 1, 3).capacity(), FlowCache::WAYS);
     }
 
     #[test]
     fn a_low_hit_rate_bypasses_the_cache() {
-        let mut c = FlowCache::new(1, 16);
+        let mut c = FlowCache::new(1, 16, 2);
         for _ in 0..WINDOW {
             assert!(c.admit());
             c.account(false);
@@ -822,18 +870,17 @@ mod tests {
 
     #[test]
     fn a_cache_that_is_filling_is_not_bypassed() {
-        let mut c = FlowCache::new(1, 1 << 16);
+        let mut c = FlowCache::new(1, 1 << 16, 2);
         let key = |i: u64| [i, i * 7, 0, 0, 0, 0, 0, 0];
-        let lookup = |c: &mut FlowCache, i: u64| match c.find(&key(i), 2, None) {
+        let lookup = |c: &mut FlowCache, i: u64| match c.find(&key(i), None) {
             Ok(_) => c.account(true),
             Err(s) => {
                 c.account(false);
                 let slot = Slot {
-                    key: key(i),
                     len: 1,
                     ..Slot::default()
                 };
-                c.put(s, slot);
+                c.put(s, &key(i), slot);
             }
         };
         // Cold: every lookup misses, and records a new path.
@@ -842,11 +889,11 @@ mod tests {
             lookup(&mut c, i);
         }
         assert_eq!(c.bypassed, 0);
-        // (Less the few keys that met two others in their slot pair.)
+        // (Less the few keys that met four others in their set.)
         assert!(c.filled() > 7 * WINDOW as usize, "{}", c.filled());
         // Paths the cache cannot keep (misses that record nothing new, as
         // more flows than slots replace each other): bypassed.
-        let mut small = FlowCache::new(1, 16);
+        let mut small = FlowCache::new(1, 16, 2);
         for i in 0..u64::from(WINDOW) {
             assert!(small.admit());
             lookup(&mut small, i);
@@ -857,18 +904,19 @@ mod tests {
 
     #[test]
     fn filled_counts_the_slots_holding_a_path() {
-        let mut c = FlowCache::new(1, 16);
+        let mut c = FlowCache::new(1, 16, 2);
         let full = Slot {
             len: 2,
             ..Slot::default()
         };
-        c.put(3, full);
-        c.put(3, full);
-        c.put(5, full);
+        let k = [0; KEY_WORDS];
+        c.put(3, &k, full);
+        c.put(3, &k, full);
+        c.put(5, &k, full);
         assert_eq!(c.filled(), 2);
-        c.put(3, Slot::default());
+        c.put(3, &k, Slot::default());
         assert_eq!(c.filled(), 1);
-        c.put(99, full);
+        c.put(99, &k, full);
         assert_eq!(c.filled(), 1, "out of range: nothing written");
         c.clear();
         assert_eq!(c.filled(), 0);

@@ -348,7 +348,7 @@ impl CompiledPipeline {
 
     /// [`process_cached`](Self::process_cached) with the packet's cache
     /// lookup key and hash as [`prefetch_cached`](Self::prefetch_cached)
-    /// computed them (for `key` and `regs` as they are now), or `None`.
+    /// computed them (for `key` as it is now), or `None`.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn process_cached_ahead<P: PacketBuf, S: Sink<P>>(
@@ -369,8 +369,11 @@ impl CompiledPipeline {
                 // and no run state to touch, only the path's counters.
                 if s.out != NONE && s.out_ofport != key.in_port {
                     let len = pkt.len() as u64;
-                    if s.meters != [NONE; PATH_MAX] {
-                        for (j, &id) in s.meters.iter().enumerate().take(usize::from(s.len)) {
+                    if s.meters {
+                        for (j, &ei) in s.path.iter().enumerate().take(usize::from(s.len)) {
+                            let Some(id) = self.entries.get(ei as usize).map(|e| e.meter) else {
+                                continue;
+                            };
                             if id == NONE {
                                 continue;
                             }
@@ -393,7 +396,8 @@ impl CompiledPipeline {
                             }
                         }
                     }
-                    regs.metadata = (regs.metadata & !s.metadata_mask) | s.metadata_value;
+                    // The cache is consulted with the default registers.
+                    regs.metadata = s.metadata;
                     cache.run.hot = cache.run.slot == i;
                     if cache.run.hot {
                         // Counted when the run is settled.
@@ -434,21 +438,15 @@ impl CompiledPipeline {
     /// Computes the packet's cache lookup into `ahead` and hints the CPU
     /// to load the flow cache slots it will read, for
     /// [`process_cached_ahead`](Self::process_cached_ahead) with the same
-    /// `key` and `regs` (for a cache that
+    /// `key` (for a cache that
     /// [`prefetches_cache`](Self::prefetches_cache) approves).
     #[inline]
-    pub fn prefetch_cached(
-        &self,
-        key: &FlowKey,
-        regs: &Registers,
-        cache: &FlowCache,
-        ahead: &mut CacheLookup,
-    ) {
+    pub fn prefetch_cached(&self, key: &FlowKey, cache: &FlowCache, ahead: &mut CacheLookup) {
         let Some(spec) = &self.key_spec else {
             return;
         };
-        spec.pack_into(key, regs, &mut ahead.key);
-        ahead.hash = cache.hash(&ahead.key, spec.words());
+        spec.pack_into(key, &mut ahead.key);
+        ahead.hash = cache.hash(&ahead.key);
         cache.prefetch(ahead.hash);
     }
 
@@ -491,18 +489,20 @@ impl CompiledPipeline {
         let Some(spec) = &self.key_spec else {
             return Probe::Off;
         };
-        if cache.generation != self.generation || !cache.admit() {
+        // Keys leave the registers out: they must be the default ones (as
+        // for every packet a port receives).
+        if cache.generation != self.generation || *regs != Registers::default() || !cache.admit() {
             return Probe::Off;
         }
         let mut packed = [0u64; KEY_WORDS];
         let (k, hash) = match ahead {
             Some(a) => (&a.key, Some(a.hash)),
             None => {
-                spec.pack_into(key, regs, &mut packed);
+                spec.pack_into(key, &mut packed);
                 (&packed, None)
             }
         };
-        match cache.find(k, spec.words(), hash) {
+        match cache.find(k, hash) {
             Ok(i) => {
                 cache.account(true);
                 Probe::Hit(i)
@@ -691,7 +691,7 @@ impl CompiledPipeline {
                 if let Some(s) = c.slots.get(i) {
                     replay_path = s.path;
                     replay_len = usize::from(s.len);
-                    replay_miss = s.miss;
+                    replay_miss = u32::from(s.miss);
                 }
                 Some(c)
             }
@@ -1250,9 +1250,13 @@ impl CompiledPipeline {
         let Some(cache) = cache else {
             return;
         };
+        // A table index past a u8 (more than 255 tables): not recorded.
+        let Ok(miss) = u8::try_from(miss) else {
+            return;
+        };
         let (mut out, mut out_ofport) = (NONE, NONE);
-        let (mut metadata_value, mut metadata_mask) = (0u64, 0u64);
-        let mut meters = [NONE; PATH_MAX];
+        let mut metadata = 0u64;
+        let mut meters = false;
         if miss == 0 {
             let mut fast = len > 0;
             for (n, &ei) in path.iter().take(len).enumerate() {
@@ -1271,31 +1275,27 @@ impl CompiledPipeline {
                 if last && e.kind == Kind::Output {
                     (out, out_ofport) = e.out;
                 } else if !last && (e.kind == Kind::Goto || meters_only) {
-                    if meters_only {
-                        meters[n] = e.meter;
-                    }
+                    meters |= meters_only;
                 } else {
                     fast = false;
                 }
-                metadata_value = (metadata_value & !e.metadata_mask) | e.metadata_value;
-                metadata_mask |= e.metadata_mask;
+                metadata = (metadata & !e.metadata_mask) | e.metadata_value;
             }
             if !fast {
-                (out, out_ofport, meters) = (NONE, NONE, [NONE; PATH_MAX]);
+                (out, out_ofport, meters) = (NONE, NONE, false);
             }
         }
         let slot = Slot {
-            key,
             path,
-            len: len as u8,
-            miss,
+            metadata,
             out,
             out_ofport,
-            metadata_value,
-            metadata_mask,
+            len: len as u8,
+            miss,
             meters,
+            ..Slot::default()
         };
-        cache.put(i, slot);
+        cache.put(i, &key, slot);
     }
 }
 

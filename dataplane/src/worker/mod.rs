@@ -393,10 +393,9 @@ impl Worker {
                         s.live |= 1 << i;
                     }
                 }
-                let regs = Registers::default();
                 for (i, (key, ahead)) in s.keys.iter().zip(&mut s.lookups).enumerate().take(n) {
                     if s.live >> i & 1 != 0 {
-                        p.prefetch_cached(key, &regs, c, ahead);
+                        p.prefetch_cached(key, c, ahead);
                     }
                 }
                 true
