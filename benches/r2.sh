@@ -9,11 +9,15 @@
 #                                    tenant (RATE, e.g. 100Gbit: never drops)
 #                 [--cache-slots N]  also run with flow_cache_slots = N (e.g.
 #                                    1048576: 64 MiB, holds 100,000 flows)
+#                 [--one-rule]       also run a one-rule pipeline (table=0,
+#                                    actions=output:out) on the same input:
+#                                    what the input alone allows
+# With variants 1 and 100k, ends with each row's 100k / 1 ratio.
 # Needs root and the Debian dpdk package; --ovs needs openvswitch-switch-dpdk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/lib.sh
-secs=5 variants="1 1k 100k" rules=R2 ovs=0 tenants= slots=
+secs=5 variants="1 1k 100k" rules=R2 ovs=0 tenants= slots= one=0
 while (($#)); do
   case "$1" in
     --secs) secs=$2; shift 2 ;;
@@ -22,7 +26,8 @@ while (($#)); do
     --ovs) ovs=1; shift ;;
     --tenants) tenants=$2; shift 2 ;;
     --cache-slots) slots=$2; shift 2 ;;
-    *) sed -n '2,10p' "$0"; exit 2 ;;
+    --one-rule) one=1; shift ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
   esac
 done
 cargo build --release --locked --bin sluice >&2
@@ -38,6 +43,7 @@ testpmd_mpps() { # pcap
   testpmd_tx_mpps "$work/tp" 3
 }
 
+declare -A mpps # "row variant" -> Mpps, for the self-ratios
 printf '%-8s %-5s %10s %12s %8s\n' variant rules sluice "testpmd io" ratio
 for v in $variants; do
   bash scripts/gen-r2.sh --out "$work/$v" --flows "$v" --rules "$rules" >/dev/null
@@ -45,11 +51,13 @@ for v in $variants; do
   t=$(testpmd_mpps "$work/$v/pcap/flows_$v.pcap")
   r=$(python3 -c "print(f'{$s/$t:.2f}' if '$t' != 'nan' else '-')")
   printf '%-8s %-5s %10s %12s %8s\n' "$v" "$rules" "$s" "$t" "$r"
+  mpps["$rules $v"]=$s mpps["testpmd $v"]=$t
   if [[ -n $tenants ]]; then
     bash scripts/gen-r2.sh --out "$work/$v-t" --flows "$v" --rules "$rules" --tenants "$tenants" >/dev/null 2>&1
     st=$(sluice_mpps "$bin" "$work/$v-t/r2.toml" "$secs" "$work")
     printf '%-8s %-5s %10s %12s %8s   (100 tenant limits of %s; on/off %s)\n' "$v" "+lim" "$st" "" "" \
       "$tenants" "$(python3 -c "print(f'{$st/$s:.2f}')")"
+    mpps["+lim $v"]=$st
   fi
   if [[ -n $slots ]]; then
     bash scripts/gen-r2.sh --out "$work/$v-c" --flows "$v" --rules "$rules" --cache-slots "$slots" >/dev/null 2>&1
@@ -57,8 +65,25 @@ for v in $variants; do
     printf '%-8s %-5s %10s %12s %8s   (flow_cache_slots = %s; /default %s)\n' "$v" "+fc" "$sc" "" \
       "$(python3 -c "print(f'{$sc/$t:.2f}' if '$t' != 'nan' else '-')")" "$slots" \
       "$(python3 -c "print(f'{$sc/$s:.2f}')")"
+    mpps["+fc $v"]=$sc
+  fi
+  if ((one)); then
+    grep -q '^flows_file = ' "$work/$v/r2.toml"
+    sed 's|^flows_file = .*|flows = ["table=0,priority=0,actions=output:out"]|' "$work/$v/r2.toml" \
+      >"$work/$v/one.toml"
+    so=$(sluice_mpps "$bin" "$work/$v/one.toml" "$secs" "$work")
+    printf '%-8s %-5s %10s %12s %8s   (one rule: the input alone)\n' "$v" "1rule" "$so" "" \
+      "$(python3 -c "print(f'{$so/$t:.2f}' if '$t' != 'nan' else '-')")"
+    mpps["1rule $v"]=$so
   fi
 done
+if [[ " $variants " == *" 1 "* && " $variants " == *" 100k "* ]]; then
+  for row in "$rules" +lim +fc 1rule testpmd; do
+    [[ -n ${mpps["$row 1"]:-} && -n ${mpps["$row 100k"]:-} ]] || continue
+    printf '%-8s 100k / 1 = %s\n' "$row" \
+      "$(python3 -c "print(f'{${mpps["$row 100k"]}/${mpps["$row 1"]}:.2f}' if 'nan' not in '${mpps["$row 100k"]}${mpps["$row 1"]}' else '-')")"
+  done
+fi
 if ((ovs)); then
   echo "== OVS-DPDK (anchor bench.py, same traffic and rules)"
   python3 ../shared/bench/ovs-dpdk/bench.py --reps 1 --secs "$secs" --rules "$rules" --no-testpmd \
