@@ -328,7 +328,8 @@ impl CompiledPipeline {
     /// packet whose lookup key was seen before takes the cached path
     /// through the tables instead of the classifiers (the result is the
     /// same; see [`super::flowcache`]). A cache of another pipeline is
-    /// ignored. A run of fast hits of one flow reaches its entries'
+    /// ignored, and so is any cache for a packet that does not come with
+    /// the default registers (keys leave them out). A run of fast hits of one flow reaches its entries'
     /// counters when it ends: call [`settle`](Self::settle) after each
     /// burst.
     #[inline]
