@@ -15,7 +15,7 @@
 //!   already parsed, as a worker calls it) with 1, 1,000 and 100,000
 //!   distinct 5-tuples;
 //! * `process/cached-r2/<flows>`: `process_cached` with an 8,192-slot
-//!   flow cache;
+//!   flow cache, settled after every burst of 32 as a worker does;
 //! * `process/cached-1m-r2/<flows>`: the same with 1,048,576 slots, and
 //!   `process/ahead-1m-r2/<flows>` with them looked up a burst of 32
 //!   ahead as the workers do (`prefetch_cached`, then
@@ -134,74 +134,53 @@ fn bench_process(c: &mut Criterion) {
                 black_box(out)
             })
         });
-        for (name, slots) in [("cached-r2", 8192), ("cached-1m-r2", 1 << 20)] {
+        // Bursts of 32 as a worker runs them: looked up one by one, or
+        // (`ahead`) keyed, hashed and prefetched first.
+        for (name, slots, prefetch) in [
+            ("cached-r2", 8192, false),
+            ("cached-1m-r2", 1 << 20, false),
+            ("ahead-1m-r2", 1 << 20, true),
+        ] {
             let mut at = 0;
             let mut cache = pipe.new_flow_cache(slots);
+            let mut lookups = [CacheLookup::default(); 32];
             g.bench_function(BenchmarkId::new(name, n), |b| {
                 b.iter(|| {
                     let mut m = PassThroughMeters;
                     let mut env = Env::new(&mut m);
                     let mut out = 0u32;
-                    for _ in 0..BATCH {
-                        let i = at;
-                        at = if at + 1 == pkts.len() { 0 } else { at + 1 };
-                        let mut regs = Registers::default();
-                        if let Verdict::Output { port, .. } = pipe.process_cached(
-                            &mut pkts[i],
-                            &mut keys[i],
-                            &mut regs,
-                            &mut env,
-                            &mut sink,
-                            &counters,
-                            &mut cache,
-                        ) {
-                            out += port;
+                    for _ in 0..BATCH / 32 {
+                        let ahead = prefetch && pipe.prefetches_cache(&cache);
+                        let first = at;
+                        if ahead {
+                            for (j, l) in lookups.iter_mut().enumerate() {
+                                let i = (first + j) % pkts.len();
+                                pipe.prefetch_cached(&keys[i], &cache, l);
+                            }
                         }
+                        for l in &lookups {
+                            let i = at;
+                            at = if at + 1 == pkts.len() { 0 } else { at + 1 };
+                            let mut regs = Registers::default();
+                            if let Verdict::Output { port, .. } = pipe.process_cached_ahead(
+                                &mut pkts[i],
+                                &mut keys[i],
+                                &mut regs,
+                                &mut env,
+                                &mut sink,
+                                &counters,
+                                &mut cache,
+                                ahead.then_some(l),
+                            ) {
+                                out += port;
+                            }
+                        }
+                        pipe.settle(&mut cache, &counters);
                     }
-                    pipe.settle(&mut cache, &counters);
                     black_box(out)
                 })
             });
         }
-        let mut at = 0;
-        let mut big = pipe.new_flow_cache(1 << 20);
-        let mut lookups = [CacheLookup::default(); 32];
-        g.bench_function(BenchmarkId::new("ahead-1m-r2", n), |b| {
-            b.iter(|| {
-                let mut m = PassThroughMeters;
-                let mut env = Env::new(&mut m);
-                let mut out = 0u32;
-                for _ in 0..BATCH / 32 {
-                    let ahead = pipe.prefetches_cache(&big);
-                    let first = at;
-                    if ahead {
-                        for (j, l) in lookups.iter_mut().enumerate() {
-                            let i = (first + j) % pkts.len();
-                            pipe.prefetch_cached(&keys[i], &big, l);
-                        }
-                    }
-                    for l in &lookups {
-                        let i = at;
-                        at = if at + 1 == pkts.len() { 0 } else { at + 1 };
-                        let mut regs = Registers::default();
-                        if let Verdict::Output { port, .. } = pipe.process_cached_ahead(
-                            &mut pkts[i],
-                            &mut keys[i],
-                            &mut regs,
-                            &mut env,
-                            &mut sink,
-                            &counters,
-                            &mut big,
-                            ahead.then_some(l),
-                        ) {
-                            out += port;
-                        }
-                    }
-                    pipe.settle(&mut big, &counters);
-                }
-                black_box(out)
-            })
-        });
         let mut at = 0;
         g.bench_function(BenchmarkId::new("parse+r2", n), |b| {
             b.iter(|| {

@@ -30,6 +30,13 @@ const FLOWS: &[&str] = &[
     "table=0,priority=1,in_port=in,ip,actions=output:out",
 ];
 
+/// `sluice_flow_cache_packets_total` by result: fast_hit, hit, miss,
+/// bypassed (-1: absent).
+fn flow_cache_results(m: &str) -> [f64; 4] {
+    ["fast_hit", "hit", "miss", "bypassed"]
+        .map(|r| sample(m, "sluice_flow_cache_packets_total", &[("result", r)]).unwrap_or(-1.0))
+}
+
 /// Ports "in" (OpenFlow 1: reads `input`), "out" and "out2" (2, 3); each
 /// writes what it sends to `dir`/out<OpenFlow port>.pcap.
 fn pcap_ports(dir: &Path, input: &Path) -> String {
@@ -152,9 +159,7 @@ fn compiled_pipeline_on_mbufs_matches_the_reference() {
     );
     // Every frame that reached the pipeline went through the flow cache
     // one way or another; the first of each flow was a miss.
-    let cache =
-        |r: &str| sample(&m, "sluice_flow_cache_packets_total", &[("result", r)]).unwrap_or(-1.0);
-    let results = ["fast_hit", "hit", "miss", "bypassed"].map(cache);
+    let results = flow_cache_results(&m);
     assert_eq!(
         results.iter().sum::<f64>(),
         n - want_malformed as f64,
@@ -259,9 +264,7 @@ fn thousands_of_flows_through_a_prefetched_flow_cache_match_the_reference() {
         sample(m, "sluice_port_rx_packets_total", &[("port", "in")]) == Some(n)
     });
     // (A burst's cache counters and gauge are stored before its rx count.)
-    let cache =
-        |r: &str| sample(&m, "sluice_flow_cache_packets_total", &[("result", r)]).unwrap_or(-1.0);
-    let results = ["fast_hit", "hit", "miss", "bypassed"].map(cache);
+    let results = flow_cache_results(&m);
     assert_eq!(
         results.iter().sum::<f64>(),
         n - want_malformed as f64,

@@ -170,10 +170,8 @@ impl Generation {
             counters: self.pipeline_counters.get(w).cloned(),
             meters,
             tenants,
-            cache: match (self.pipeline(), cache_slots(&self.config, &self.forwarding)) {
-                (Some(p), slots) if slots > 0 => Some(p.new_flow_cache(slots)),
-                _ => None,
-            },
+            cache: flow_cache(&self.config, &self.forwarding)
+                .map(|(p, slots)| p.new_flow_cache(slots)),
             down: self.down_ports(),
         }
     }
@@ -228,12 +226,18 @@ fn build_forwarding(config: &Config) -> Result<Forwarding, String> {
     Ok(Forwarding::Pipeline(Arc::new(p)))
 }
 
-/// Slots of each worker's flow cache (0: none: no pipeline, one whose
-/// flows cannot be cached, or `flow_cache_slots = 0`).
-fn cache_slots(config: &Config, forwarding: &Forwarding) -> usize {
+/// The pipeline whose lookups each worker caches, and the cache's slots
+/// (`None`: no cache: no pipeline, one whose flows cannot be cached, or
+/// `flow_cache_slots = 0`).
+fn flow_cache<'a>(
+    config: &Config,
+    forwarding: &'a Forwarding,
+) -> Option<(&'a CompiledPipeline, usize)> {
     match (forwarding, &config.pipeline) {
-        (Forwarding::Pipeline(p), Some(c)) if p.cacheable() => c.flow_cache_slots,
-        _ => 0,
+        (Forwarding::Pipeline(p), Some(c)) if p.cacheable() && c.flow_cache_slots > 0 => {
+            Some((p, c.flow_cache_slots))
+        }
+        _ => None,
     }
 }
 
@@ -246,11 +250,10 @@ fn check_cache_memory(
     nworkers: usize,
     available: Option<u64>,
 ) -> Result<(), String> {
-    let (slots, bytes) = match (forwarding, cache_slots(config, forwarding)) {
-        (Forwarding::Pipeline(p), slots) if slots > 0 => (slots, p.flow_cache_bytes(slots)),
-        _ => return Ok(()),
+    let Some((p, slots)) = flow_cache(config, forwarding) else {
+        return Ok(());
     };
-    let need = (bytes * nworkers) as u64;
+    let need = (p.flow_cache_bytes(slots) * nworkers) as u64;
     match available {
         Some(a) if need > a => Err(format!(
             "flow_cache_slots = {slots} needs {} MiB for {nworkers} workers, more than the {} \
@@ -698,7 +701,7 @@ device = "net_null1"
         assert!(g.program(0, None).cache.is_none());
         // 65536 slots of 64 bytes for 2 workers: 8 MiB.
         let forwarding = build_forwarding(&c).unwrap();
-        assert_eq!(cache_slots(&c, &forwarding), 65536);
+        assert_eq!(flow_cache(&c, &forwarding).map(|(_, n)| n), Some(65536));
         assert!(check_cache_memory(&c, &forwarding, 2, Some(8 << 20)).is_ok());
         let e = check_cache_memory(&c, &forwarding, 2, Some((8 << 20) - 1)).unwrap_err();
         assert!(e.contains("needs 8 MiB for 2 workers"), "{e}");
@@ -720,7 +723,7 @@ device = "net_null1"
              nd_target=::3,actions=output:b\"]\nflow_cache_slots = 65536\n"
         ));
         let fw = build_forwarding(&wide).unwrap();
-        assert_eq!(cache_slots(&wide, &fw), 0);
+        assert!(flow_cache(&wide, &fw).is_none());
         assert!(check_cache_memory(&wide, &fw, 2, Some(0)).is_ok());
     }
 }

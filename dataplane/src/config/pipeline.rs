@@ -88,7 +88,7 @@ pub(super) struct RawPipeline {
 
 /// Slots of each worker's flow cache when `flow_cache_slots` is not given.
 pub const DEFAULT_FLOW_CACHE_SLOTS: usize = 8192;
-/// Most `flow_cache_slots` (2 GiB a worker).
+/// Most `flow_cache_slots` (1 GiB a worker, 2 GiB with wide keys).
 pub const MAX_FLOW_CACHE_SLOTS: usize = 1 << 24;
 
 /// Where one flow, group or meter was written: the config file (inline

@@ -55,8 +55,8 @@
 //! probe per packet on such traffic — unless it is still filling (a
 //! quarter of the window's lookups recorded a path in an empty slot): a
 //! cold cache big enough for its traffic fills at the traffic's rate
-//! instead of a window's worth per bypass. A cache belongs to one pipeline generation; with another
-//! pipeline it is ignored.
+//! instead of a window's worth per bypass. A cache belongs to one pipeline
+//! generation; with another pipeline it is ignored.
 //!
 //! A cache holding more paths than a core's caches
 //! ([`FlowCache::PREFETCH_FILLED`]) misses them on most hits: the worker
@@ -193,15 +193,11 @@ fn storage(f: Field) -> Field {
 }
 
 impl KeySpec {
-    /// The spec for these matched fields (registers left out: packets
-    /// consult the cache with the default ones); `None` when they do not
-    /// fit in [`KEY_WORDS`] words.
+    /// The spec for these matched fields (registers left out, by
+    /// [`generic`](Self::generic): packets consult the cache with the
+    /// default ones); `None` when they do not fit in [`KEY_WORDS`] words.
     pub(crate) fn new(fields: impl IntoIterator<Item = Field>) -> Option<KeySpec> {
-        let mut fs: Vec<Field> = fields
-            .into_iter()
-            .filter(|&f| reader(f).is_some())
-            .map(storage)
-            .collect();
+        let mut fs: Vec<Field> = fields.into_iter().map(storage).collect();
         fs.sort_unstable();
         fs.dedup();
         let mut masks = [0u64; FIXED_WORDS];
@@ -223,7 +219,8 @@ impl KeySpec {
         Self::generic(fs, 0)
     }
 
-    /// `fs` packed greedily from word `first`.
+    /// The packet fields of `fs` (not the registers) packed greedily from
+    /// word `first`.
     fn generic(mut fs: Vec<Field>, first: usize) -> Option<KeySpec> {
         // Wide fields first, then narrow ones.
         fs.sort_by_key(|f| std::cmp::Reverse(f.bits()));
@@ -454,7 +451,7 @@ impl FlowCache {
     /// have `words` words.
     pub(crate) fn new(generation: u64, slots: usize, words: usize) -> FlowCache {
         let n = Self::slots_for(slots);
-        let wide = if words > INLINE_WORDS { n } else { 0 };
+        let wide = if Self::wide(words) { n } else { 0 };
         FlowCache {
             generation,
             shift: 64 - n.trailing_zeros(),
@@ -481,7 +478,12 @@ impl FlowCache {
     /// Bytes of a cache of `slots` slots for keys of `words` words.
     pub(crate) fn bytes(slots: usize, words: usize) -> usize {
         let line = std::mem::size_of::<Slot>();
-        Self::slots_for(slots) * if words > INLINE_WORDS { 2 * line } else { line }
+        Self::slots_for(slots) * if Self::wide(words) { 2 * line } else { line }
+    }
+
+    /// Whether keys of `words` words need the `wide` array.
+    fn wide(words: usize) -> bool {
+        words > INLINE_WORDS
     }
 
     /// Writes slot `i` (an index [`find`](Self::find) returned) with `key`
@@ -505,10 +507,10 @@ impl FlowCache {
         let Some(s) = self.slots.get(i) else {
             return false;
         };
-        let head = (s.key[0] ^ key[0]) | (s.key[1] ^ key[1]) | (s.key[2] ^ key[2]);
+        let head = s.key.iter().zip(key).fold(0, |d, (a, b)| d | (a ^ b));
         head == 0
             && s.len != 0
-            && (self.words <= INLINE_WORDS
+            && (!Self::wide(self.words)
                 || self.wide.get(i).is_some_and(|w| w.0 == key[INLINE_WORDS..]))
     }
 

@@ -329,9 +329,9 @@ impl CompiledPipeline {
     /// through the tables instead of the classifiers (the result is the
     /// same; see [`super::flowcache`]). A cache of another pipeline is
     /// ignored, and so is any cache for a packet that does not come with
-    /// the default registers (keys leave them out). A run of fast hits of one flow reaches its entries'
-    /// counters when it ends: call [`settle`](Self::settle) after each
-    /// burst.
+    /// the default registers (keys leave them out). A run of fast hits of
+    /// one flow reaches its entries' counters when it ends: call
+    /// [`settle`](Self::settle) after each burst.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn process_cached<P: PacketBuf, S: Sink<P>>(
@@ -372,9 +372,7 @@ impl CompiledPipeline {
                     let len = pkt.len() as u64;
                     if s.meters {
                         for (j, &ei) in s.path.iter().enumerate().take(usize::from(s.len)) {
-                            let Some(id) = self.entries.get(ei as usize).map(|e| e.meter) else {
-                                continue;
-                            };
+                            let id = self.entries.get(ei as usize).map_or(NONE, |e| e.meter);
                             if id == NONE {
                                 continue;
                             }
